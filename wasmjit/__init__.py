@@ -1,0 +1,82 @@
+"""wasmjit: fast calls across the Python <-> WebAssembly boundary on wasmtime.
+
+* :meth:`Function.from_callback` — host functions (wasm -> Python) with a
+  trampoline specialised for their signature.
+* :func:`typed` — callers of wasm functions (Python -> wasm) specialised the
+  same way.
+
+Both build one *plan* per signature and render it with one of three
+backends: ``bytecode``, ``source`` or ``reflect`` (see :mod:`wasmjit.backends`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from . import errors as _errors  # noqa: F401 - installs the exception bridge
+from .backends import generation_count, get_dynamic_code, probe, set_dynamic_code
+from .caller import Caller
+from .callbacks import Function, Linker
+from .calls import TypedFunc, typed
+from .errors import DynamicCodeUnavailable
+from .signature import Signature
+from .values import Kind, externref, f32, f64, funcref, i32, i64, v128
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Function",
+    "Linker",
+    "Caller",
+    "typed",
+    "TypedFunc",
+    "explain",
+    "probe",
+    "set_dynamic_code",
+    "get_dynamic_code",
+    "generation_count",
+    "DynamicCodeUnavailable",
+    "Signature",
+    "Kind",
+    "i32",
+    "i64",
+    "f32",
+    "f64",
+    "v128",
+    "funcref",
+    "externref",
+]
+
+
+def explain(function: Any) -> str:
+    """A readable listing of the trampoline behind a ``Function`` or a typed call.
+
+    ``source``: the generated Python; ``bytecode``: its disassembly (and the
+    equivalent Python); ``reflect``: the plan it interprets.
+    """
+    if isinstance(function, Function):
+        prepared = function._prepared
+        template = prepared.owner.template
+        trampoline: Any = prepared.owner.trampoline
+        header = f"{prepared.name}: {prepared.signature} -> {template.backend} backend"
+        skipped: Dict[str, str] = prepared.skipped
+    elif hasattr(function, "__wasmjit__"):
+        template = function.__wasmjit__[0]
+        trampoline = function
+        header = f"typed call {function.signature} -> {template.backend} backend"
+        skipped = {}
+    else:
+        raise TypeError(f"explain() takes a wasmjit.Function or a typed call, not {type(function).__name__}")
+    parts = [header]
+    for backend, why in skipped.items():
+        parts.append(f"  skipped {backend}: {why}")
+    parts.append("")
+    if template.backend == "bytecode":
+        parts.append(template.listing(trampoline))
+        parts.append("equivalent Python:")
+        parts.append(template.source)
+    else:
+        parts.append(template.listing())
+    return "\n".join(parts)
+
+

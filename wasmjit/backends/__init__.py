@@ -1,0 +1,191 @@
+"""Backends render a :class:`~wasmjit.plan.Plan` into a trampoline.
+
+``bytecode``  assembles a code object (the ``bytecode`` package)
+``source``    renders Python source, compiles it, registers it in ``linecache``
+``reflect``   interprets the plan; no generated code
+
+Which one is used: ``dynamic_code=None`` tries them in that order, skipping a
+backend this interpreter forbids (an audit hook refusing ``compile``,
+``exec`` or ``code.__new__``; a Python the bytecode backend does not
+target).  ``dynamic_code=False`` forces ``reflect``; ``dynamic_code=True``
+demands generated code and raises :class:`~wasmjit.DynamicCodeUnavailable`
+otherwise.  The process default comes from ``WASMJIT_DYNAMIC_CODE`` (``0``
+makes ``reflect`` the default) or :func:`set_dynamic_code`.
+
+Templates are cached per (plan, backend): a signature is generated once per
+process, and every later registration only binds its values.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import types
+from typing import Any, Callable, Dict, Optional, Protocol, Tuple
+
+from ..errors import DynamicCodeUnavailable
+from ..plan import Plan
+from ..runtime import statics
+from . import bytecode as bytecode_backend
+from .reflect import ReflectTemplate
+from .source import SourceTemplate
+
+__all__ = [
+    "BACKENDS",
+    "Template",
+    "probe",
+    "template_for",
+    "set_dynamic_code",
+    "get_dynamic_code",
+    "generation_count",
+]
+
+BACKENDS = ("bytecode", "source", "reflect")
+GENERATED = ("bytecode", "source")
+
+
+class Template(Protocol):
+    backend: str
+    plan: Plan
+
+    def bind(self, values: Dict[str, Any]) -> Callable[..., Any]: ...
+
+    def listing(self) -> str: ...
+
+
+# The process-wide policy -------------------------------------------------------
+
+_FALSE = {"0", "false", "no", "off"}
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _policy_from_environment() -> Optional[bool]:
+    value = os.environ.get("WASMJIT_DYNAMIC_CODE", "").strip().lower()
+    if value in _FALSE:
+        return False
+    if value in _TRUE:
+        return True
+    return None
+
+
+_default_policy: Optional[bool] = _policy_from_environment()
+
+
+def set_dynamic_code(value: Optional[bool]) -> None:
+    """Set the process default for ``dynamic_code=`` (``None``: try in order)."""
+    global _default_policy
+    if value not in (None, True, False):
+        raise TypeError("set_dynamic_code() takes True, False or None")
+    _default_policy = value
+
+
+def get_dynamic_code() -> Optional[bool]:
+    """The process default for ``dynamic_code=``."""
+    return _default_policy
+
+
+# The probe -----------------------------------------------------------------------
+
+_probe_lock = threading.Lock()
+_probe_result: Optional[Dict[str, Optional[str]]] = None
+
+
+def _probe_bytecode() -> Optional[str]:
+    reason = bytecode_backend.unsupported_reason()
+    if reason is not None:
+        return reason
+    from bytecode import Bytecode, Instr
+
+    try:
+        code = Bytecode([Instr("RESUME", 0), Instr("LOAD_CONST", 42), Instr("RETURN_VALUE")]).to_code()
+        if types.FunctionType(code, {})() != 42:
+            return "an assembled code object did not run correctly"
+    except Exception as exc:  # an audit hook may raise anything
+        return f"creating code objects is forbidden here ({type(exc).__name__}: {exc})"
+    return None
+
+
+def _probe_source() -> Optional[str]:
+    try:
+        code = compile("def probe():\n    return 42\n", "<wasmjit-probe>", "exec")
+    except Exception as exc:
+        return f"compile() is forbidden here ({type(exc).__name__}: {exc})"
+    namespace: Dict[str, Any] = {}
+    try:
+        exec(code, {"__builtins__": {}}, namespace)
+    except Exception as exc:
+        return f"exec() is forbidden here ({type(exc).__name__}: {exc})"
+    if namespace["probe"]() != 42:
+        return "compiled source did not run correctly"
+    return None
+
+
+def probe() -> Dict[str, Optional[str]]:
+    """Which backends this interpreter allows: name -> ``None``, or why it is skipped.
+
+    Runs once per process.
+    """
+    global _probe_result
+    with _probe_lock:
+        if _probe_result is None:
+            _probe_result = {"bytecode": _probe_bytecode(), "source": _probe_source(), "reflect": None}
+        return dict(_probe_result)
+
+
+# Templates ---------------------------------------------------------------------
+
+_templates: Dict[Tuple[Plan, str], Template] = {}
+_failures: Dict[Tuple[Plan, str], str] = {}
+_generations: Dict[str, int] = {name: 0 for name in BACKENDS}
+_templates_lock = threading.RLock()
+
+_FACTORIES = {"bytecode": bytecode_backend.BytecodeTemplate, "source": SourceTemplate, "reflect": ReflectTemplate}
+
+
+def generation_count() -> Dict[str, int]:
+    """How many templates each backend has built in this process."""
+    return dict(_generations)
+
+
+def _build(plan: Plan, backend: str) -> Template:
+    key = (plan, backend)
+    found = _templates.get(key)
+    if found is not None:
+        return found
+    with _templates_lock:
+        found = _templates.get(key)
+        if found is None:
+            found = _FACTORIES[backend](plan, statics(plan))
+            _generations[backend] += 1
+            _templates[key] = found
+        return found
+
+
+def order_for(dynamic_code: Optional[bool]) -> Tuple[str, ...]:
+    policy = _default_policy if dynamic_code is None else dynamic_code
+    if policy is False:
+        return ("reflect",)
+    if policy is True:
+        return GENERATED
+    return BACKENDS
+
+
+def template_for(plan: Plan, dynamic_code: Optional[bool] = None) -> Tuple[Template, Dict[str, str]]:
+    """The template that renders ``plan`` under ``dynamic_code``, and why others were skipped."""
+    if dynamic_code not in (None, True, False):
+        raise TypeError("dynamic_code= takes True, False or None")
+    skipped: Dict[str, str] = {}
+    allowed = probe()
+    for backend in order_for(dynamic_code):
+        reason = allowed[backend] or _failures.get((plan, backend))
+        if reason is not None:
+            skipped[backend] = reason
+            continue
+        try:
+            return _build(plan, backend), skipped
+        except Exception as exc:  # e.g. an audit hook installed after the probe
+            reason = f"generating this trampoline failed ({type(exc).__name__}: {exc})"
+            _failures[(plan, backend)] = reason
+            skipped[backend] = reason
+    details = "; ".join(f"{name}: {why}" for name, why in skipped.items())
+    raise DynamicCodeUnavailable(f"dynamic_code=True, but no code generator is usable here ({details})")

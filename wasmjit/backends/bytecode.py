@@ -1,0 +1,278 @@
+"""The ``bytecode`` backend: the plan's program assembled as a code object.
+
+The same program the ``source`` backend renders is lowered here to CPython
+instructions with the ``bytecode`` package; nothing is compiled from text.
+Every name that is not a local is a constant of the code object: statics
+are baked in when the plan's template is assembled (once per plan), and the
+per-trampoline values (the callback, the buffer, ...) are placeholders that
+:meth:`BytecodeTemplate.bind` swaps with ``code.replace(co_consts=...)``.
+The hot path loads them with ``LOAD_CONST``: no global, builtin or closure
+look-up.
+
+Line numbers follow the ``source`` rendering of the same plan, and that
+rendering is registered in ``linecache`` under the code object's filename,
+so a traceback through a bytecode trampoline shows the equivalent Python.
+
+Instruction sequences differ between CPython versions; this backend emits
+the CPython 3.11 forms and reports itself unavailable elsewhere (the probe
+then moves on to ``source``).
+"""
+
+from __future__ import annotations
+
+import dis
+import io
+import itertools
+import linecache
+import sys
+import types
+from typing import Any, Callable, Dict, Iterator, List, Tuple
+
+from ..plan import (
+    AnyOf,
+    Assign,
+    Attr,
+    Call,
+    Compare,
+    Do,
+    Expr,
+    If,
+    Literal,
+    MakeTuple,
+    Name,
+    NewList,
+    Plan,
+    Raise,
+    Return,
+    Stmt,
+    Try,
+)
+from . import source as source_backend
+
+__all__ = ["BytecodeTemplate", "SUPPORTED", "unsupported_reason"]
+
+SUPPORTED = ((3, 11),)
+
+_counter = itertools.count(1)
+
+
+def unsupported_reason() -> "str | None":
+    if sys.implementation.name != "cpython":
+        return f"the bytecode backend needs CPython (this is {sys.implementation.name})"
+    if sys.version_info[:2] not in SUPPORTED:
+        version = ".".join(map(str, sys.version_info[:2]))
+        return f"the bytecode backend emits CPython 3.11 instructions (this is {version})"
+    try:
+        import bytecode  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - it is a dependency
+        return f"the bytecode package is not importable: {exc}"
+    return None
+
+
+class _Placeholder:
+    """Stands for a per-trampoline constant until :meth:`BytecodeTemplate.bind`."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<bound {self.name}>"
+
+
+class _Assembler:
+    def __init__(self, local_names: "List[str]", constants: Dict[str, Any], lines: Iterator[int]) -> None:
+        from bytecode import Instr
+
+        self.Instr = Instr
+        self.local_names = set(local_names)
+        self.constants = constants
+        self.lines = lines
+        self.lineno = 1
+        self.out: List[Any] = []
+
+    def instr(self, name: str, arg: Any = None) -> None:
+        if arg is None and name in ("LOAD_CONST",):
+            self.out.append(self.Instr(name, None, lineno=self.lineno))
+        elif arg is None:
+            self.out.append(self.Instr(name, lineno=self.lineno))
+        else:
+            self.out.append(self.Instr(name, arg, lineno=self.lineno))
+
+    def load(self, name: str) -> None:
+        if name in self.local_names:
+            self.instr("LOAD_FAST", name)
+        else:
+            self.instr("LOAD_CONST", self.constants[name])
+
+    def expr(self, expr: Expr) -> None:
+        if isinstance(expr, Name):
+            self.load(expr.id)
+        elif isinstance(expr, Literal):
+            self.instr("LOAD_CONST", expr.value)
+        elif isinstance(expr, Attr):
+            self.expr(expr.value)
+            self.instr("LOAD_ATTR", expr.attr)
+        elif isinstance(expr, Call):
+            self.instr("PUSH_NULL")
+            self.load(expr.func)
+            for arg in expr.args:
+                self.expr(arg)
+            self.instr("PRECALL", len(expr.args))
+            self.instr("CALL", len(expr.args))
+        elif isinstance(expr, MakeTuple):
+            for item in expr.items:
+                self.expr(item)
+            self.instr("BUILD_TUPLE", len(expr.items))
+        elif isinstance(expr, NewList):
+            self.instr("BUILD_LIST", 0)
+        else:
+            raise TypeError(f"unknown expression {expr!r}")
+
+    def statements(self, stmts: "Tuple[Stmt, ...]") -> None:
+        for stmt in stmts:
+            self.statement(stmt)
+
+    def statement(self, stmt: Stmt) -> None:
+        from bytecode import Label, TryBegin, TryEnd
+
+        self.lineno = next(self.lines)
+        if isinstance(stmt, Assign):
+            self.expr(stmt.value)
+            if stmt.unpack:
+                self.instr("UNPACK_SEQUENCE", len(stmt.targets))
+            for target in stmt.targets:
+                self.instr("STORE_FAST", target)
+        elif isinstance(stmt, Do):
+            self.expr(stmt.value)
+            self.instr("POP_TOP")
+        elif isinstance(stmt, If):
+            end = Label()
+            if isinstance(stmt.test, Compare):
+                self.expr(stmt.test.left)
+                self.expr(stmt.test.right)
+                self.instr("IS_OP", 0 if stmt.test.op == "is" else 1)
+                self.instr("POP_JUMP_FORWARD_IF_FALSE", end)
+            elif isinstance(stmt.test, AnyOf):
+                then = Label()
+                *first, last = stmt.test.names
+                for name in first:
+                    self.load(name)
+                    self.instr("POP_JUMP_FORWARD_IF_TRUE", then)
+                self.load(last)
+                self.instr("POP_JUMP_FORWARD_IF_FALSE", end)
+                self.out.append(then)
+            else:
+                raise TypeError(f"unknown test {stmt.test!r}")
+            self.statements(stmt.body)
+            self.out.append(end)
+        elif isinstance(stmt, Raise):
+            self.load(stmt.exception)
+            self.instr("RAISE_VARARGS", 1)
+        elif isinstance(stmt, Return):
+            if stmt.value is None:
+                self.instr("LOAD_CONST", None)
+            else:
+                self.expr(stmt.value)
+            self.instr("RETURN_VALUE")
+        elif isinstance(stmt, Try):
+            handler, cleanup, after = Label(), Label(), Label()
+            begin = TryBegin(handler, push_lasti=False)
+            self.out.append(begin)
+            self.statements(stmt.body)
+            self.out.append(TryEnd(begin))
+            body_returns = bool(stmt.body) and isinstance(stmt.body[-1], Return)
+            if not body_returns:
+                self.instr("JUMP_FORWARD", after)
+            self.out.append(handler)
+            guard = TryBegin(cleanup, push_lasti=True)
+            self.out.append(guard)
+            self.lineno = next(self.lines)  # the ``except`` line
+            self.instr("PUSH_EXC_INFO")
+            if stmt.name:
+                self.instr("STORE_FAST", stmt.name)
+            else:
+                self.instr("POP_TOP")
+            *leading, last = stmt.handler
+            self.statements(tuple(leading))
+            if isinstance(last, Return):
+                self.lineno = next(self.lines)
+                if last.value is None:
+                    self.instr("LOAD_CONST", None)
+                else:
+                    self.expr(last.value)
+                self.out.append(TryEnd(guard))
+                self.instr("SWAP", 2)
+                self.instr("POP_EXCEPT")
+                self.instr("RETURN_VALUE")
+            else:
+                self.statement(last)
+                self.out.append(TryEnd(guard))
+                self.instr("POP_EXCEPT")
+                self.instr("JUMP_FORWARD", after)
+            self.out.append(cleanup)
+            self.instr("COPY", 3)
+            self.instr("POP_EXCEPT")
+            self.instr("RERAISE", 1)
+            self.out.append(after)
+        else:
+            raise TypeError(f"unknown statement {stmt!r}")
+
+
+class BytecodeTemplate:
+    """An assembled code object for the trampolines of one plan."""
+
+    backend = "bytecode"
+
+    def __init__(self, plan: Plan, statics: Dict[str, Any]) -> None:
+        from bytecode import Bytecode, CompilerFlags
+
+        reason = unsupported_reason()
+        if reason is not None:
+            raise RuntimeError(reason)
+        self.plan = plan
+        program = plan.program()
+        text, statement_lines, constant_names = source_backend.render(plan)
+        self.source = text
+        placeholders = {name: _Placeholder(name) for name in plan.bound}
+        constants = {name: placeholders[name] if name in placeholders else statics[name] for name in constant_names}
+        assembler = _Assembler(program.locals(), constants, iter(statement_lines))
+        assembler.lineno = 1
+        assembler.instr("RESUME", 0)
+        assembler.statements(program.body)
+        if not program.body or not isinstance(program.body[-1], Return):
+            assembler.instr("LOAD_CONST", None)
+            assembler.instr("RETURN_VALUE")
+        self.filename = f"<wasmjit-bytecode {plan.name} #{next(_counter)}>"
+        code = Bytecode(assembler.out)
+        code.name = program.name
+        code.filename = self.filename
+        code.first_lineno = 1
+        code.argcount = len(program.arguments)
+        code.argnames = list(program.arguments)
+        code.docstring = program.docstring
+        code.flags = CompilerFlags.OPTIMIZED | CompilerFlags.NEWLOCALS
+        code.update_flags()
+        self.code: types.CodeType = code.to_code()
+        linecache.cache[self.filename] = (len(text), None, text.splitlines(True), self.filename)
+        consts = self.code.co_consts
+        self._slots = [
+            (index, value.name) for index, value in enumerate(consts) if isinstance(value, _Placeholder)
+        ]
+        self._consts = list(consts)
+        self._globals: Dict[str, Any] = {"__name__": "wasmjit.generated", "__builtins__": {}}
+        self.name = program.name
+
+    def bind(self, values: Dict[str, Any]) -> Callable[..., Any]:
+        consts = self._consts.copy()
+        for index, name in self._slots:
+            consts[index] = values[name]
+        code = self.code.replace(co_consts=tuple(consts))
+        return types.FunctionType(code, self._globals, self.name)
+
+    def listing(self, function: Any = None) -> str:
+        code = function.__code__ if function is not None else self.code
+        out = io.StringIO()
+        dis.dis(code, file=out)
+        return out.getvalue()

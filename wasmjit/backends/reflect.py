@@ -1,0 +1,156 @@
+"""The ``reflect`` backend: no generated code; the plan is interpreted per call.
+
+This is the path for interpreters that forbid ``compile``/``exec`` and new
+code objects.  The trampolines below are ordinary functions written once;
+each reads the plan's fields (formats, conversions, result shape) from its
+closure on every call.  They do what the generated programs do, in the same
+order, with the same failure paths, so the three backends agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from ..plan import Plan
+
+__all__ = ["ReflectTemplate"]
+
+
+class ReflectTemplate:
+    """Binds the generic trampoline of a direction to one plan."""
+
+    backend = "reflect"
+
+    def __init__(self, plan: Plan, statics: Dict[str, Any]) -> None:
+        self.plan = plan
+        self.statics = statics
+
+    def bind(self, values: Dict[str, Any]) -> Callable[..., Any]:
+        if self.plan.direction == "callback":
+            return _callback(self.plan, self.statics, values)
+        return _call(self.plan, self.statics, values)
+
+    def listing(self) -> str:
+        return self.plan.describe()
+
+
+def _callback(plan: Plan, statics: Dict[str, Any], values: Dict[str, Any]) -> Callable[..., Any]:
+    callback = values["callback"]
+    fail = values["fail"]
+    MEMORY = statics["MEMORY"]
+    MISSING = statics["MISSING"]
+    ResultMismatch = statics["ResultMismatch"]
+    decode = statics["decode"] if plan.params else None
+    encode = statics["encode"]
+    release = statics["release"]
+    Caller = statics["Caller"]
+    invalidate = statics["invalidate"]
+    caller_context = statics["caller_context"]
+    decoders: Tuple[Tuple[int, Callable[..., Any]], ...] = tuple((i, statics[n]) for i, n in plan.decoders)
+    encoders: Tuple[Tuple[int, Callable[..., Any]], ...] = tuple((i, statics[n]) for i, n in plan.encoders)
+    wants_caller = plan.signature.wants_caller
+    needs_context = plan.needs_context
+    keeps_refs = plan.keeps_refs
+    has_results = bool(plan.results)
+    as_tuple = plan.signature.results_as_tuple
+
+    def trampoline(env: Any, caller_ptr: Optional[int], raw: int, nraw: int) -> Optional[int]:
+        result = MISSING
+        caller = Caller(caller_ptr) if wants_caller else None
+        keep: Optional[List[Any]] = [] if keeps_refs else None
+        try:
+            ctx = caller_context(caller_ptr) if needs_context else None
+            args: Any = decode(MEMORY, raw) if decode is not None else ()
+            if decoders:
+                args = list(args)
+                for index, convert in decoders:
+                    args[index] = convert(ctx, args[index])
+            if caller is not None:
+                result = callback(caller, *args)
+                invalidate(caller)
+            else:
+                result = callback(*args)
+            if not has_results:
+                if result is not None:
+                    raise ResultMismatch
+                return None
+            if as_tuple:
+                if result.__class__ is not tuple:
+                    raise ResultMismatch
+                outputs: Any = result
+            else:
+                outputs = (result,)
+            if encoders:
+                outputs = list(outputs)
+                for index, convert in encoders:
+                    outputs[index] = convert(ctx, outputs[index], keep)
+            encode(MEMORY, raw, *outputs)
+            if keep:
+                release(keep)
+        except BaseException as exc:
+            return fail(exc, result, raw, caller_ptr, caller, keep)  # type: ignore[no-any-return]
+        return None
+
+    trampoline.__name__ = trampoline.__qualname__ = plan.name
+    return trampoline
+
+
+def _call(plan: Plan, statics: Dict[str, Any], values: Dict[str, Any]) -> Callable[..., Any]:
+    store = values["store"]
+    buffer = values["buffer"]
+    context = values["context"]
+    func = values["func"]
+    buffer_address = values["buffer_address"]
+    nslots = values["nslots"]
+    trap_address = values["trap_address"]
+    fail = values["fail"]
+    encode_exact = values["encode_exact"]
+    encode = statics["encode"]
+    decode = statics["decode"]
+    release = statics["release"]
+    closed_store = statics["closed_store"]
+    call_unchecked = statics["call_unchecked"]
+    decoders = tuple((i, statics[n]) for i, n in plan.decoders)
+    encoders = tuple((i, statics[n]) for i, n in plan.encoders)
+    nparams = len(plan.params)
+    nresults = len(plan.results)
+    keeps_refs = plan.keeps_refs
+    as_tuple = plan.signature.results_as_tuple or nresults > 1
+
+    def call(*args: Any) -> Any:
+        if len(args) != nparams:
+            raise TypeError(f"{plan.name}() takes {nparams} positional argument(s) but {len(args)} were given")
+        keep: Optional[List[Any]] = [] if keeps_refs else None
+        if store._Store__context is None:
+            closed_store()
+        if nparams:
+            try:
+                inputs: Any = args
+                if encoders:
+                    inputs = list(args)
+                    for index, convert in encoders:
+                        inputs[index] = convert(context, inputs[index], keep)
+                encode(buffer, 0, *inputs)
+            except BaseException:
+                encode_exact(keep, *args)
+        err = call_unchecked(context, func, buffer_address, nslots, trap_address)
+        outputs: Any = decode(buffer)
+        if keep:
+            release(keep)
+        trap = outputs[-1]
+        if err or trap:
+            fail(err, trap)
+        if not nresults:
+            return None
+        if decoders:
+            outputs = list(outputs)
+            for index, convert in decoders:
+                outputs[index] = convert(context, outputs[index])
+        if as_tuple:
+            return tuple(outputs[:nresults])
+        return outputs[0]
+
+    call.__name__ = call.__qualname__ = plan.name
+    return call
+
+

@@ -1,0 +1,188 @@
+"""Host functions with specialised trampolines: ``Function`` and ``Linker``.
+
+``Function.from_callback(store, callback)`` reads the callable's signature
+(annotations, or ``type=``), takes the plan for that signature, asks the
+backends for its template (generated once per signature per process), binds
+the callable into a fresh trampoline, wraps it in a ctypes thunk, and hands
+it to ``wasmtime_func_new_unchecked``.  The result *is* a ``wasmtime.Func``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import weakref
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import wasmtime
+
+from . import ffi, lifetimes
+from .backends import template_for
+from .plan import Plan, callback_plan
+from .runtime import CallbackFailure
+from .signature import Signature, infer
+from .values import Kind
+
+__all__ = ["Function", "Linker"]
+
+_FuncTypeCache = Dict[Tuple[Tuple[Kind, ...], Tuple[Kind, ...]], wasmtime.FuncType]
+_functypes: "weakref.WeakKeyDictionary[wasmtime.Engine, _FuncTypeCache]" = weakref.WeakKeyDictionary()
+
+
+def _functype_for(engine: wasmtime.Engine, signature: Signature) -> wasmtime.FuncType:
+    # A wasm_functype_t is bound to the first engine that uses it, so the
+    # cache is per engine.
+    per_engine = _functypes.get(engine)
+    if per_engine is None:
+        per_engine = _functypes[engine] = {}
+    key = (signature.params, signature.results)
+    found = per_engine.get(key)
+    if found is None:
+        found = per_engine[key] = signature.functype()
+    return found
+
+
+class _Prepared:
+    """A trampoline ready to hand to wasmtime, and everything that owns it."""
+
+    __slots__ = ("plan", "signature", "name", "owner", "thunk_address", "functype", "skipped")
+
+    def __init__(
+        self,
+        engine: wasmtime.Engine,
+        callback: Callable[..., Any],
+        functype: Optional[wasmtime.FuncType],
+        access_caller: Optional[bool],
+        dynamic_code: Optional[bool],
+    ) -> None:
+        signature, name = infer(callback, functype, access_caller)
+        plan = callback_plan(signature)
+        template, skipped = template_for(plan, dynamic_code)
+        trampoline = template.bind({"callback": callback, "fail": CallbackFailure(plan, name)})
+        thunk = ffi.UncheckedCallback(trampoline)
+        if functype is None:
+            functype = _functype_for(engine, signature)
+        self.plan: Plan = plan
+        self.signature = signature
+        self.name = name
+        self.functype = functype
+        self.skipped = skipped
+        self.owner = lifetimes.Owner(thunk, trampoline, callback, functype, template.backend, template)
+        self.thunk_address = int(ctypes.cast(thunk, ctypes.c_void_p).value or 0)
+
+
+class Function(wasmtime.Func):
+    """A ``wasmtime.Func`` whose host callback runs through a specialised trampoline.
+
+    Accepted wherever wasmtime-py accepts a ``Func``.  Build one with
+    :meth:`from_callback`; ``Function(store, ty, fn, access_caller=False)``
+    mirrors ``wasmtime.Func``'s constructor.
+    """
+
+    #: Which backend built the trampoline: ``"bytecode"``, ``"source"`` or ``"reflect"``.
+    backend: str
+    #: The wasm signature the trampoline implements.
+    signature: Signature
+    #: The callable wasm calls.
+    callback: Callable[..., Any]
+    _prepared: _Prepared
+
+    def __init__(
+        self,
+        store: wasmtime.Store,
+        ty: wasmtime.FuncType,
+        func: Callable[..., Any],
+        access_caller: bool = False,
+    ) -> None:
+        made = Function.from_callback(store, func, type=ty, access_caller=access_caller or None)
+        self.__dict__.update(made.__dict__)
+
+    @classmethod
+    def from_callback(
+        cls,
+        store: wasmtime.Store,
+        callback: Callable[..., Any],
+        *,
+        type: Optional[wasmtime.FuncType] = None,
+        access_caller: Optional[bool] = None,
+        dynamic_code: Optional[bool] = None,
+    ) -> "Function":
+        """A host function in ``store`` that calls ``callback``.
+
+        The wasm signature comes from ``callback``'s annotations, or from
+        ``type=`` (a ``wasmtime.FuncType``) for callables without usable
+        annotations; when both exist they must agree.  A first parameter
+        annotated ``wasmtime.Caller`` (or ``access_caller=True``) receives
+        the caller.  ``dynamic_code`` chooses the backend (see
+        :mod:`wasmjit.backends`).
+        """
+        if not isinstance(store, wasmtime.Store):
+            raise TypeError(f"expected a wasmtime.Store, got {type_name(store)}")
+        context = store._context()  # ValueError when the store is closed
+        prepared = _Prepared(store.engine, callback, type, access_caller, dynamic_code)
+        handle = lifetimes.register(prepared.owner)
+        out = ffi.FuncStruct()
+        ffi.func_new_unchecked(
+            ctypes.cast(context, ctypes.c_void_p).value,
+            ctypes.cast(prepared.functype.ptr(), ctypes.c_void_p).value,
+            prepared.thunk_address,
+            handle,
+            lifetimes.FINALIZER_ADDRESS,
+            ctypes.addressof(out),
+        )
+        function: Function = cls.__new__(cls)
+        function._func = out
+        function._prepared = prepared
+        function.backend = prepared.owner.backend
+        function.signature = prepared.signature
+        function.callback = callback
+        return function
+
+    def __repr__(self) -> str:
+        return f"<wasmjit.Function {self._prepared.name} {self.signature} via {self.backend}>"
+
+
+class Linker(wasmtime.Linker):
+    """A ``wasmtime.Linker`` that can define store-independent specialised host functions."""
+
+    def define_callback(
+        self,
+        module: str,
+        name: str,
+        callback: Callable[..., Any],
+        *,
+        type: Optional[wasmtime.FuncType] = None,
+        access_caller: Optional[bool] = None,
+        dynamic_code: Optional[bool] = None,
+    ) -> str:
+        """Define ``module.name`` as ``callback`` for every store this linker instantiates in.
+
+        Returns the name of the backend that built the trampoline.
+        """
+        prepared = _Prepared(self.engine, callback, type, access_caller, dynamic_code)
+        module_bytes = module.encode("utf-8")
+        name_bytes = name.encode("utf-8")
+        handle = lifetimes.register(prepared.owner)
+        error = ffi.linker_define_func_unchecked(
+            ctypes.cast(self.ptr(), ctypes.c_void_p).value,
+            module_bytes,
+            len(module_bytes),
+            name_bytes,
+            len(name_bytes),
+            ctypes.cast(prepared.functype.ptr(), ctypes.c_void_p).value,
+            prepared.thunk_address,
+            handle,
+            lifetimes.FINALIZER_ADDRESS,
+        )
+        if error:
+            # wasmtime does not take the function on error; release its owner.
+            lifetimes._finalize(handle)
+            from .errors import error_from_address
+
+            raise error_from_address(error)
+        self._wasmjit_defined = getattr(self, "_wasmjit_defined", {})
+        self._wasmjit_defined[(module, name)] = prepared
+        return prepared.owner.backend
+
+
+def type_name(value: Any) -> str:
+    return type(value).__name__

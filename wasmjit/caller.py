@@ -1,0 +1,59 @@
+"""``wasmjit.Caller``: the ``wasmtime.Caller`` a callback receives.
+
+It is a ``wasmtime.Caller`` (so ``memory.data_ptr(caller)``, ``caller["f"]``
+and every other wasmtime-py API taking a store-like object accept it), but it
+is built from the raw caller address without any FFI call; the context is
+looked up only if something asks for it.  Like wasmtime-py's, it is
+invalidated when the callback returns: using it afterwards raises
+``ValueError`` instead of touching freed memory.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Optional
+
+import wasmtime
+from wasmtime._exportable import AsExtern
+from wasmtime._extern import wrap_extern
+
+from . import ffi
+
+__all__ = ["Caller"]
+
+_ContextPointer = ctypes.POINTER(wasmtime._ffi.wasmtime_context_t)
+
+
+class Caller(wasmtime.Caller):
+    """The calling instance of a host function, valid only during the call."""
+
+    _address: Optional[int]
+    _context_pointer: "Optional[ctypes._Pointer[wasmtime._ffi.wasmtime_context_t]]"
+
+    def __init__(self, address: int) -> None:  # noqa: D107 - no super().__init__: no FFI here
+        self._address = address
+        self._context_pointer = None
+
+    def get(self, name: str) -> Optional[AsExtern]:
+        """The export ``name`` of the calling instance, or ``None``."""
+        data = name.encode("utf-8")
+        address = self._address
+        if address is None:
+            return None
+        item = wasmtime._ffi.wasmtime_extern_t()
+        if ffi.caller_export_get(address, data, len(data), ctypes.addressof(item)):
+            return wrap_extern(item)
+        return None
+
+    def _context(self) -> "ctypes._Pointer[wasmtime._ffi.wasmtime_context_t]":
+        pointer = self._context_pointer
+        if pointer is None:
+            if self._address is None:
+                raise ValueError("caller is no longer valid")
+            pointer = ctypes.cast(ffi.caller_context(self._address), _ContextPointer)
+            self._context_pointer = pointer
+        return pointer
+
+    def _invalidate(self) -> None:
+        self._address = None
+        self._context_pointer = None

@@ -1,0 +1,123 @@
+"""Typed calls into wasm: ``wasmjit.typed(store, func)``.
+
+The wasm type is read once.  The returned callable owns one argument/result
+buffer (16-byte slots plus a trap cell) and calls
+``wasmtime_func_call_unchecked`` on it; its code comes from the same plans
+and backends as callbacks.
+
+Re-entrancy: a nested call through the same callable (wasm -> host -> the
+same function again) reuses the buffer.  That is safe because wasmtime reads
+the arguments when the call starts and writes the results when it returns,
+and the trampoline encodes just before and decodes just after, with no
+Python code in between.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import ctypes
+import typing
+from typing import Any, Optional, Protocol, Tuple, runtime_checkable
+
+import wasmtime
+from typing_extensions import get_args, get_origin
+
+from . import ffi
+from .backends import Template, template_for
+from .plan import Plan, call_plan
+from .runtime import CallFailure, check_store
+from .signature import Signature, _kind_of, _results_of, kinds_of_functype
+from .values import store_id_of_context
+
+__all__ = ["typed", "TypedFunc"]
+
+
+@runtime_checkable
+class TypedFunc(Protocol):
+    """What :func:`typed` returns: a plain function bound to its store."""
+
+    backend: str
+    signature: Signature
+
+    def __call__(self, *args: Any) -> Any: ...
+
+
+def _aligned_buffer(size: int) -> Tuple[Any, int]:
+    """A zeroed buffer of ``size`` bytes whose address is 16-byte aligned."""
+    raw = (ctypes.c_uint8 * (size + 16))()
+    base = ctypes.addressof(raw)
+    offset = (-base) % 16
+    view = (ctypes.c_uint8 * size).from_buffer(raw, offset)
+    return view, base + offset
+
+
+def _check_declared(declared: Any, signature: Signature) -> None:
+    """``declared`` is a ``Callable[[...], ...]`` type; it must match ``signature``."""
+    if get_origin(declared) not in (typing.Callable, collections.abc.Callable):
+        raise TypeError(f"signature= expects a Callable[[...], ...] type, got {declared!r}")
+    params, returns = get_args(declared)
+    if params is Ellipsis:
+        raise TypeError("signature= must list its parameter types, not Callable[..., ...]")
+    kinds = tuple(_kind_of(p, f"parameter {i} of signature=") for i, p in enumerate(params))
+    results, _ = _results_of(returns, "the result of signature=")
+    if kinds != signature.params or results != signature.results:
+        raise TypeError(f"signature= says {Signature(kinds, results)} but the wasm function is {signature}")
+
+
+def typed(
+    store: wasmtime.Store,
+    func: wasmtime.Func,
+    signature: Any = None,
+    *,
+    name: Optional[str] = None,
+    dynamic_code: Optional[bool] = None,
+) -> TypedFunc:
+    """A specialised caller of ``func`` in ``store``: ``add = typed(store, f); add(1, 2)``.
+
+    No results return ``None``, one returns the value, several a tuple.
+    ``signature=`` optionally states the expected type (``Callable[[i32,
+    i32], i32]``) and is checked now.  Traps raise ``wasmtime.Trap``; an
+    exception raised by a host callback during the call is re-raised as is.
+    """
+    store = check_store(store)
+    if not isinstance(func, wasmtime.Func):
+        raise TypeError(f"expected a wasmtime.Func, got {type(func).__name__}")
+    context = int(ctypes.cast(store._context(), ctypes.c_void_p).value or 0)
+    store_id = store_id_of_context(context)
+    if func._func.store_id != store_id:
+        raise ValueError("this wasmtime.Func belongs to another store")
+    params, results = kinds_of_functype(func.type(store))
+    sig = Signature(params, results, False, len(results) > 1)
+    if signature is not None:
+        _check_declared(signature, sig)
+    plan = call_plan(sig)
+    template, skipped = template_for(plan, dynamic_code)
+    return _bind(store, func, plan, template, context, name or "wasm function")
+
+
+def _bind(store: wasmtime.Store, func: wasmtime.Func, plan: Plan, template: Template, context: int, name: str) -> TypedFunc:
+    slots = plan.slots
+    trap_offset = slots * ffi.SLOT_SIZE
+    buffer, buffer_address = _aligned_buffer(trap_offset + 8)
+    func_copy = ffi.FuncStruct.from_buffer_copy(func._func)
+    failure = CallFailure(plan, name, buffer, trap_offset, context)
+    function = template.bind(
+        {
+            "store": store,
+            "buffer": buffer,
+            "context": context,
+            "func": ctypes.addressof(func_copy),
+            "buffer_address": buffer_address,
+            "nslots": slots,
+            "trap_address": buffer_address + trap_offset,
+            "fail": failure.fail,
+            "encode_exact": failure.encode_exact,
+        }
+    )
+    function.backend = template.backend  # type: ignore[attr-defined]
+    function.signature = plan.signature  # type: ignore[attr-defined]
+    # What the raw addresses above point into must live as long as the function.
+    function.__wasmjit__ = (template, func_copy, buffer, failure, func)  # type: ignore[attr-defined]
+    return typing.cast(TypedFunc, function)
+
+

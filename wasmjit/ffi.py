@@ -1,0 +1,137 @@
+"""Every ctypes prototype wasmjit uses, declared on wasmtime's bundled library.
+
+wasmtime-py exposes its own function objects (``wasmtime._ffi.wasmtime_*``) and
+relies on their ``argtypes``/``restype``.  Those objects are shared, so wasmjit
+never touches them: each prototype below is a *new* foreign-function object on
+the same shared library, typed for the way wasmjit calls it (addresses travel
+as plain ``int``, which is the cheapest thing ctypes can convert).
+
+This module also owns :data:`MEMORY`, a writable byte view of the whole
+address space.  The unchecked ABI hands a callback the *address* of its
+``wasmtime_val_raw_t`` slots; reading them through ``struct`` with
+``MEMORY`` as the buffer decodes every parameter in one C call, without
+building a ctypes object per call.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from ctypes import CFUNCTYPE, c_bool, c_char_p, c_size_t, c_uint32, c_void_p
+from typing import Any
+
+from wasmtime import _ffi as _wasmtime_ffi
+
+__all__ = [
+    "LIB",
+    "MEMORY",
+    "SLOT_SIZE",
+    "FuncStruct",
+    "ExternRefStruct",
+    "UncheckedCallback",
+    "Finalizer",
+    "address_of",
+]
+
+#: The shared library wasmtime-py loaded; wasmjit declares its own prototypes on it.
+LIB: ctypes.CDLL = _wasmtime_ffi.dll
+
+#: Size of one ``wasmtime_val_raw_t`` slot.
+SLOT_SIZE = ctypes.sizeof(_wasmtime_ffi.wasmtime_val_raw_t)
+assert SLOT_SIZE == 16, "wasmtime_val_raw_t is expected to be 16 bytes"
+
+#: ``wasmtime_func_t`` / ``wasmtime_externref_t`` layouts (plain data, not functions).
+FuncStruct = _wasmtime_ffi.wasmtime_func_t
+ExternRefStruct = _wasmtime_ffi.wasmtime_externref_t
+
+#: ``wasm_trap_t *(*)(void *env, wasmtime_caller_t *, wasmtime_val_raw_t *, size_t)``
+#: Every pointer is declared ``c_void_p``: ctypes hands them over as ``int``
+#: (or ``None`` for NULL) and returning ``None`` means "no trap".
+UncheckedCallback = CFUNCTYPE(c_void_p, c_void_p, c_void_p, c_void_p, c_size_t)
+
+#: ``void (*)(void *env)``
+Finalizer = CFUNCTYPE(None, c_void_p)
+
+
+def _declare(name: str, restype: Any, *argtypes: Any) -> Any:
+    """A fresh foreign function for ``name`` with wasmjit's own types."""
+    return CFUNCTYPE(restype, *argtypes)((name, LIB))
+
+
+# Functions ------------------------------------------------------------------
+
+func_new_unchecked = _declare(
+    "wasmtime_func_new_unchecked",
+    None,
+    c_void_p,  # wasmtime_context_t *
+    c_void_p,  # const wasm_functype_t *
+    c_void_p,  # wasmtime_func_unchecked_callback_t
+    c_void_p,  # void *env
+    c_void_p,  # void (*finalizer)(void *)
+    c_void_p,  # wasmtime_func_t *out
+)
+
+linker_define_func_unchecked = _declare(
+    "wasmtime_linker_define_func_unchecked",
+    c_void_p,  # wasmtime_error_t *
+    c_void_p,  # wasmtime_linker_t *
+    c_char_p,
+    c_size_t,
+    c_char_p,
+    c_size_t,
+    c_void_p,  # const wasm_functype_t *
+    c_void_p,  # callback
+    c_void_p,  # env
+    c_void_p,  # finalizer
+)
+
+func_call_unchecked = _declare(
+    "wasmtime_func_call_unchecked",
+    c_void_p,  # wasmtime_error_t *
+    c_void_p,  # wasmtime_context_t *
+    c_void_p,  # const wasmtime_func_t *
+    c_void_p,  # wasmtime_val_raw_t *args_and_results
+    c_size_t,
+    c_void_p,  # wasm_trap_t **
+)
+
+caller_context = _declare("wasmtime_caller_context", c_void_p, c_void_p)
+caller_export_get = _declare("wasmtime_caller_export_get", c_bool, c_void_p, c_char_p, c_size_t, c_void_p)
+
+func_from_raw = _declare("wasmtime_func_from_raw", None, c_void_p, c_void_p, c_void_p)
+func_to_raw = _declare("wasmtime_func_to_raw", c_void_p, c_void_p, c_void_p)
+
+# Externrefs -----------------------------------------------------------------
+
+externref_new = _declare("wasmtime_externref_new", c_bool, c_void_p, c_void_p, c_void_p, c_void_p)
+externref_data = _declare("wasmtime_externref_data", c_void_p, c_void_p, c_void_p)
+externref_unroot = _declare("wasmtime_externref_unroot", None, c_void_p)
+externref_from_raw = _declare("wasmtime_externref_from_raw", None, c_void_p, c_uint32, c_void_p)
+externref_to_raw = _declare("wasmtime_externref_to_raw", c_uint32, c_void_p, c_void_p)
+
+# Traps ----------------------------------------------------------------------
+
+trap_new = _declare("wasmtime_trap_new", c_void_p, c_char_p, c_size_t)
+
+
+def address_of(obj: Any) -> int:
+    """The address of a ctypes object or pointer, as an ``int``."""
+    if isinstance(obj, ctypes._Pointer):
+        value = ctypes.cast(obj, c_void_p).value
+    else:
+        value = ctypes.addressof(obj)
+    if not value:
+        raise ValueError("null pointer")
+    return int(value)
+
+
+def _address_space_view() -> memoryview:
+    # A ctypes array type as large as the address space, placed at address 0,
+    # exports a buffer through which ``struct.unpack_from(fmt, MEMORY, addr)``
+    # reads memory at ``addr``.  Nothing is allocated; only addresses wasmtime
+    # hands to a trampoline are ever read or written through it.
+    whole = (ctypes.c_char * (1 << 62)).from_address(0)
+    return memoryview(whole).cast("B")
+
+
+#: A writable view of the whole address space (see the module docstring).
+MEMORY: memoryview = _address_space_view()

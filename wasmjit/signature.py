@@ -1,0 +1,265 @@
+"""What a callable says about its wasm signature: annotations and ``FuncType``.
+
+:func:`infer` turns a Python callable (and optionally a ``wasmtime.FuncType``)
+into a :class:`Signature`: the wasm kinds of its parameters and results,
+whether it wants the ``Caller``, and whether it returns its results as a
+tuple.  Everything here runs once per registration, never per call.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import types
+import typing
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Tuple
+
+import wasmtime
+from typing_extensions import get_args, get_origin
+
+from .values import Kind
+
+__all__ = ["Signature", "infer", "kinds_of_functype", "signature_of_functype"]
+
+
+@dataclass(frozen=True)
+class Signature:
+    """The wasm-level shape of a callable."""
+
+    params: Tuple[Kind, ...]
+    results: Tuple[Kind, ...]
+    wants_caller: bool = False
+    #: ``True`` when results come back as a tuple (``tuple[...]`` or several
+    #: results); ``False`` for no result or one bare value.
+    results_as_tuple: bool = False
+
+    def __post_init__(self) -> None:
+        if len(self.results) > 1 and not self.results_as_tuple:
+            object.__setattr__(self, "results_as_tuple", True)
+
+    def __str__(self) -> str:
+        params = ", ".join(str(kind) for kind in self.params)
+        if self.results_as_tuple:
+            results = "(" + ", ".join(str(kind) for kind in self.results) + ("," if len(self.results) == 1 else "") + ")"
+        elif self.results:
+            results = str(self.results[0])
+        else:
+            results = "()"
+        caller = "Caller, " if self.wants_caller else ""
+        return f"({caller}{params}) -> {results}"
+
+    def functype(self) -> wasmtime.FuncType:
+        """A new ``wasmtime.FuncType`` for this signature."""
+        return wasmtime.FuncType([k.valtype() for k in self.params], [k.valtype() for k in self.results])
+
+
+_PLAIN = {int: Kind.I32, float: Kind.F64, bool: Kind.I32}
+
+_FUNCTYPE_KINDS: "weakref.WeakKeyDictionary[wasmtime.FuncType, Tuple[Tuple[Kind, ...], Tuple[Kind, ...]]]"
+_FUNCTYPE_KINDS = weakref.WeakKeyDictionary()
+
+
+def kinds_of_functype(ty: wasmtime.FuncType) -> "Tuple[Tuple[Kind, ...], Tuple[Kind, ...]]":
+    """The parameter and result kinds of ``ty`` (cached per ``FuncType`` object)."""
+    if not isinstance(ty, wasmtime.FuncType):
+        raise TypeError(f"type= expects a wasmtime.FuncType, got {type(ty).__name__}")
+    cached = _FUNCTYPE_KINDS.get(ty)
+    if cached is None:
+        cached = (
+            tuple(Kind.of_valtype(t) for t in ty.params),
+            tuple(Kind.of_valtype(t) for t in ty.results),
+        )
+        _FUNCTYPE_KINDS[ty] = cached
+    return cached
+
+
+def signature_of_functype(ty: wasmtime.FuncType, wants_caller: bool = False) -> Signature:
+    params, results = kinds_of_functype(ty)
+    return Signature(params, results, wants_caller, len(results) > 1)
+
+
+def _describe(callback: Any) -> str:
+    name = getattr(callback, "__qualname__", None) or getattr(callback, "__name__", None)
+    if name is None:
+        name = type(callback).__qualname__
+    return str(name)
+
+
+def callable_name(callback: Any) -> str:
+    """A readable name for ``callback`` used in error messages."""
+    if isinstance(callback, functools.partial):
+        return f"partial({callable_name(callback.func)})"
+    return _describe(callback)
+
+
+def _is_caller(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, wasmtime.Caller)
+
+
+def _kind_of(annotation: Any, what: str) -> Kind:
+    """The wasm kind an annotation names, or a ``TypeError`` saying why not."""
+    for meta in getattr(annotation, "__metadata__", ()):
+        if isinstance(meta, Kind):
+            return meta
+    if annotation in _PLAIN:
+        return _PLAIN[annotation]
+    if annotation is wasmtime.Func:
+        return Kind.FUNCREF
+    args = get_args(annotation)
+    if get_origin(annotation) in (typing.Union, getattr(types, "UnionType", None)) and set(args) == {
+        wasmtime.Func,
+        type(None),
+    }:
+        return Kind.FUNCREF
+    raise TypeError(
+        f"{what} is annotated {annotation!r}, which names no wasm value type; "
+        "use int, float, bool or a wasmjit marker (i32, i64, f32, f64, v128, funcref, externref)"
+    )
+
+
+def _results_of(annotation: Any, what: str) -> "Tuple[Tuple[Kind, ...], bool]":
+    if annotation is None or annotation is type(None):
+        return (), False
+    origin = get_origin(annotation)
+    if origin in (tuple, typing.Tuple):
+        args = get_args(annotation)
+        if args == ((),):  # typing.Tuple[()]
+            args = ()
+        if args and args[-1] is Ellipsis:
+            raise TypeError(f"{what}: a variable-length tuple[...] cannot name wasm results")
+        return tuple(_kind_of(arg, f"{what} item {i}") for i, arg in enumerate(args)), True
+    return (_kind_of(annotation, what),), False
+
+
+_EMPTY = inspect.Parameter.empty
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What the callable's own signature says, before any ``FuncType``."""
+
+    name: str
+    positional: Tuple[Tuple[str, Any], ...]  # (name, annotation or _EMPTY)
+    has_varargs: bool
+    returns: Any  # annotation or _EMPTY
+
+
+_SHAPES: "OrderedDict[Any, Tuple[_Shape, Any]]" = OrderedDict()
+_SHAPES_MAX = 1024
+
+
+def _shape_of(callback: Callable[..., Any]) -> _Shape:
+    target = getattr(callback, "__func__", callback)
+    code = getattr(target, "__code__", None)
+    annotations = getattr(target, "__annotations__", None) if code is not None else None
+    key = None
+    if code is not None and isinstance(annotations, dict):
+        key = (code, id(annotations), callback is not target)
+        hit = _SHAPES.get(key)
+        if hit is not None and hit[1] is annotations:
+            _SHAPES.move_to_end(key)
+            return hit[0]
+    shape = _compute_shape(callback)
+    if key is not None:
+        _SHAPES[key] = (shape, annotations)  # holds the dict, so its id is not reused
+        if len(_SHAPES) > _SHAPES_MAX:
+            _SHAPES.popitem(last=False)
+    return shape
+
+
+def _compute_shape(callback: Callable[..., Any]) -> _Shape:
+    name = callable_name(callback)
+    target = getattr(callback, "__func__", callback)
+    if inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target):
+        raise TypeError(f"{name} is an async function; wasm calls are synchronous")
+    if inspect.isgeneratorfunction(target):
+        raise TypeError(f"{name} is a generator function; it would return a generator, not wasm results")
+    try:
+        sig = inspect.signature(callback, eval_str=True)
+    except NameError as exc:
+        raise TypeError(f"cannot resolve the annotations of {name}: {exc}") from None
+    except (ValueError, TypeError):
+        # Builtins and some C callables have no introspectable signature.
+        return _Shape(name, (), True, _EMPTY)
+    positional = []
+    has_varargs = False
+    for param in sig.parameters.values():
+        if param.kind in _POSITIONAL:
+            positional.append((param.name, param.annotation))
+        elif param.kind is inspect.Parameter.VAR_POSITIONAL:
+            has_varargs = True
+        elif param.kind is inspect.Parameter.KEYWORD_ONLY and param.default is _EMPTY:
+            raise TypeError(f"{name} has a required keyword-only parameter {param.name!r}; wasm passes only positional values")
+    return _Shape(name, tuple(positional), has_varargs, sig.return_annotation)
+
+
+def infer(
+    callback: Callable[..., Any],
+    functype: Optional[wasmtime.FuncType] = None,
+    access_caller: Optional[bool] = None,
+) -> "Tuple[Signature, str]":
+    """The signature of ``callback`` and its readable name.
+
+    Annotations decide when there is no ``functype``; with one, the
+    ``functype`` decides and every annotation present must agree with it.
+    """
+    if not callable(callback):
+        raise TypeError(f"expected a callable, got {type(callback).__name__}")
+    shape = _shape_of(callback)
+    name = shape.name
+    positional = list(shape.positional)
+
+    wants_caller = False
+    if positional and _is_caller(positional[0][1]):
+        wants_caller = True
+        positional.pop(0)
+    if access_caller is not None:
+        if access_caller is False and wants_caller:
+            raise TypeError(f"{name} annotates its first parameter as Caller but access_caller=False")
+        if access_caller and not wants_caller:
+            if positional and positional[0][1] is _EMPTY:
+                positional.pop(0)
+            elif positional and not shape.has_varargs:
+                raise TypeError(f"access_caller=True but the first parameter of {name} is not a Caller")
+            wants_caller = True
+
+    if functype is None:
+        if shape.has_varargs:
+            raise TypeError(f"cannot infer a wasm signature for {name}: it takes *args; pass type=wasmtime.FuncType(...)")
+        params = []
+        for pname, annotation in positional:
+            if annotation is _EMPTY:
+                raise TypeError(
+                    f"parameter {pname!r} of {name} has no annotation; annotate it or pass type=wasmtime.FuncType(...)"
+                )
+            params.append(_kind_of(annotation, f"parameter {pname!r} of {name}"))
+        returns = None if shape.returns is _EMPTY else shape.returns
+        results, as_tuple = _results_of(returns, f"the return annotation of {name}")
+        return Signature(tuple(params), results, wants_caller, as_tuple or len(results) > 1), name
+
+    params_t, results_t = kinds_of_functype(functype)
+    if not shape.has_varargs and len(positional) != len(params_t):
+        raise TypeError(
+            f"{name} takes {len(positional)} wasm parameter(s) but the FuncType has {len(params_t)}"
+        )
+    for index, (pname, annotation) in enumerate(positional[: len(params_t)]):
+        if annotation is _EMPTY:
+            continue
+        kind = _kind_of(annotation, f"parameter {pname!r} of {name}")
+        if kind is not params_t[index]:
+            raise TypeError(
+                f"parameter {pname!r} of {name} is annotated {kind} but the FuncType says {params_t[index]}"
+            )
+    as_tuple = len(results_t) > 1
+    if shape.returns is not _EMPTY:
+        results, annotated_tuple = _results_of(shape.returns, f"the return annotation of {name}")
+        if results != results_t:
+            declared = ", ".join(map(str, results)) or "none"
+            expected = ", ".join(map(str, results_t)) or "none"
+            raise TypeError(f"{name} returns ({declared}) by its annotation but the FuncType says ({expected})")
+        as_tuple = annotated_tuple or as_tuple
+    return Signature(params_t, results_t, wants_caller, as_tuple), name
