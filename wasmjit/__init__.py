@@ -11,12 +11,12 @@ backends: ``bytecode``, ``source`` or ``reflect`` (see :mod:`wasmjit.backends`).
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 from . import errors as _errors  # noqa: F401 - installs the exception bridge
 from .backends import generation_count, get_dynamic_code, probe, set_dynamic_code
-from .caller import Caller
 from .callbacks import Function, Linker
+from .caller import Caller
 from .calls import TypedFunc, typed
 from .errors import DynamicCodeUnavailable
 from .signature import Signature
@@ -78,5 +78,3 @@ def explain(function: Any) -> str:
     else:
         parts.append(template.listing())
     return "\n".join(parts)
-
-

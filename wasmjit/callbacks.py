@@ -44,7 +44,7 @@ def _functype_for(engine: wasmtime.Engine, signature: Signature) -> wasmtime.Fun
 class _Prepared:
     """A trampoline ready to hand to wasmtime, and everything that owns it."""
 
-    __slots__ = ("plan", "signature", "name", "owner", "thunk_address", "functype", "skipped")
+    __slots__ = ("functype", "name", "owner", "plan", "signature", "skipped", "thunk_address")
 
     def __init__(
         self,
@@ -53,10 +53,11 @@ class _Prepared:
         functype: Optional[wasmtime.FuncType],
         access_caller: Optional[bool],
         dynamic_code: Optional[bool],
+        backend: Optional[str],
     ) -> None:
         signature, name = infer(callback, functype, access_caller)
         plan = callback_plan(signature)
-        template, skipped = template_for(plan, dynamic_code)
+        template, skipped = template_for(plan, dynamic_code, backend)
         trampoline = template.bind({"callback": callback, "fail": CallbackFailure(plan, name)})
         thunk = ffi.UncheckedCallback(trampoline)
         if functype is None:
@@ -105,6 +106,7 @@ class Function(wasmtime.Func):
         type: Optional[wasmtime.FuncType] = None,
         access_caller: Optional[bool] = None,
         dynamic_code: Optional[bool] = None,
+        backend: Optional[str] = None,
     ) -> "Function":
         """A host function in ``store`` that calls ``callback``.
 
@@ -113,12 +115,12 @@ class Function(wasmtime.Func):
         annotations; when both exist they must agree.  A first parameter
         annotated ``wasmtime.Caller`` (or ``access_caller=True``) receives
         the caller.  ``dynamic_code`` chooses the backend (see
-        :mod:`wasmjit.backends`).
+        :mod:`wasmjit.backends`); ``backend=`` names one exactly.
         """
         if not isinstance(store, wasmtime.Store):
             raise TypeError(f"expected a wasmtime.Store, got {type_name(store)}")
         context = store._context()  # ValueError when the store is closed
-        prepared = _Prepared(store.engine, callback, type, access_caller, dynamic_code)
+        prepared = _Prepared(store.engine, callback, type, access_caller, dynamic_code, backend)
         handle = lifetimes.register(prepared.owner)
         out = ffi.FuncStruct()
         ffi.func_new_unchecked(
@@ -153,12 +155,13 @@ class Linker(wasmtime.Linker):
         type: Optional[wasmtime.FuncType] = None,
         access_caller: Optional[bool] = None,
         dynamic_code: Optional[bool] = None,
+        backend: Optional[str] = None,
     ) -> str:
         """Define ``module.name`` as ``callback`` for every store this linker instantiates in.
 
         Returns the name of the backend that built the trampoline.
         """
-        prepared = _Prepared(self.engine, callback, type, access_caller, dynamic_code)
+        prepared = _Prepared(self.engine, callback, type, access_caller, dynamic_code, backend)
         module_bytes = module.encode("utf-8")
         name_bytes = name.encode("utf-8")
         handle = lifetimes.register(prepared.owner)

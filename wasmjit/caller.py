@@ -30,7 +30,7 @@ class Caller(wasmtime.Caller):
     _address: Optional[int]
     _context_pointer: "Optional[ctypes._Pointer[wasmtime._ffi.wasmtime_context_t]]"
 
-    def __init__(self, address: int) -> None:  # noqa: D107 - no super().__init__: no FFI here
+    def __init__(self, address: int) -> None:
         self._address = address
         self._context_pointer = None
 

@@ -71,6 +71,7 @@ def typed(
     *,
     name: Optional[str] = None,
     dynamic_code: Optional[bool] = None,
+    backend: Optional[str] = None,
 ) -> TypedFunc:
     """A specialised caller of ``func`` in ``store``: ``add = typed(store, f); add(1, 2)``.
 
@@ -91,11 +92,13 @@ def typed(
     if signature is not None:
         _check_declared(signature, sig)
     plan = call_plan(sig)
-    template, skipped = template_for(plan, dynamic_code)
+    template, _skipped = template_for(plan, dynamic_code, backend)
     return _bind(store, func, plan, template, context, name or "wasm function")
 
 
-def _bind(store: wasmtime.Store, func: wasmtime.Func, plan: Plan, template: Template, context: int, name: str) -> TypedFunc:
+def _bind(
+    store: wasmtime.Store, func: wasmtime.Func, plan: Plan, template: Template, context: int, name: str
+) -> TypedFunc:
     slots = plan.slots
     trap_offset = slots * ffi.SLOT_SIZE
     buffer, buffer_address = _aligned_buffer(trap_offset + 8)
@@ -119,5 +122,3 @@ def _bind(store: wasmtime.Store, func: wasmtime.Func, plan: Plan, template: Temp
     # What the raw addresses above point into must live as long as the function.
     function.__wasmjit__ = (template, func_copy, buffer, failure, func)  # type: ignore[attr-defined]
     return typing.cast(TypedFunc, function)
-
-

@@ -86,7 +86,7 @@ def _describe_value(value: Any) -> str:
 class CallbackFailure:
     """The ``fail`` of one callback trampoline: park an exception, or store exactly."""
 
-    __slots__ = ("plan", "name", "_exact")
+    __slots__ = ("_exact", "name", "plan")
 
     def __init__(self, plan: Plan, name: str) -> None:
         self.plan = plan
@@ -113,7 +113,7 @@ class CallbackFailure:
                 return errors.park(exc)
             self.store_exact(result, raw, caller_ptr)
             return None
-        except BaseException as error:  # noqa: BLE001 - everything must become a trap
+        except BaseException as error:
             return errors.park(error)
 
     def store_exact(self, result: Any, raw: int, caller_ptr: Optional[int]) -> None:
@@ -127,9 +127,7 @@ class CallbackFailure:
             return
         if plan.signature.results_as_tuple:
             if not isinstance(result, (tuple, list)):
-                raise TypeError(
-                    f"{name} must return a tuple of {len(kinds)} result(s), got {_describe_value(result)}"
-                )
+                raise TypeError(f"{name} must return a tuple of {len(kinds)} result(s), got {_describe_value(result)}")
             if len(result) != len(kinds):
                 raise TypeError(f"{name} returned {len(result)} result(s), expected {len(kinds)}")
             values = list(result)
@@ -140,7 +138,7 @@ class CallbackFailure:
         try:
             encoded = [
                 encode_slow(kind, value, context, keep, f"result {index} of {name}")
-                for index, (kind, value) in enumerate(zip(kinds, values))
+                for index, (kind, value) in enumerate(zip(kinds, values, strict=False))
             ]
             self._exact(ffi.MEMORY, raw, *encoded)
         finally:
@@ -150,7 +148,7 @@ class CallbackFailure:
 class CallFailure:
     """The ``fail`` and ``encode_exact`` of one typed call."""
 
-    __slots__ = ("plan", "name", "_buffer", "_trap_offset", "_context", "_exact")
+    __slots__ = ("_buffer", "_context", "_exact", "_trap_offset", "name", "plan")
 
     def __init__(self, plan: Plan, name: str, buffer: Any, trap_offset: int, context: int) -> None:
         self.plan = plan
@@ -166,7 +164,7 @@ class CallFailure:
         try:
             encoded = [
                 encode_slow(kind, value, self._context, keep_list, f"argument {index} of {self.name}")
-                for index, (kind, value) in enumerate(zip(self.plan.params, args))
+                for index, (kind, value) in enumerate(zip(self.plan.params, args, strict=False))
             ]
             self._exact(self._buffer, 0, *encoded)
         except BaseException:

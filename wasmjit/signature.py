@@ -43,7 +43,9 @@ class Signature:
     def __str__(self) -> str:
         params = ", ".join(str(kind) for kind in self.params)
         if self.results_as_tuple:
-            results = "(" + ", ".join(str(kind) for kind in self.results) + ("," if len(self.results) == 1 else "") + ")"
+            results = (
+                "(" + ", ".join(str(kind) for kind in self.results) + ("," if len(self.results) == 1 else "") + ")"
+            )
         elif self.results:
             results = str(self.results[0])
         else:
@@ -193,7 +195,9 @@ def _compute_shape(callback: Callable[..., Any]) -> _Shape:
         elif param.kind is inspect.Parameter.VAR_POSITIONAL:
             has_varargs = True
         elif param.kind is inspect.Parameter.KEYWORD_ONLY and param.default is _EMPTY:
-            raise TypeError(f"{name} has a required keyword-only parameter {param.name!r}; wasm passes only positional values")
+            raise TypeError(
+                f"{name} has a required keyword-only parameter {param.name!r}; wasm passes only positional values"
+            )
     return _Shape(name, tuple(positional), has_varargs, sig.return_annotation)
 
 
@@ -229,7 +233,9 @@ def infer(
 
     if functype is None:
         if shape.has_varargs:
-            raise TypeError(f"cannot infer a wasm signature for {name}: it takes *args; pass type=wasmtime.FuncType(...)")
+            raise TypeError(
+                f"cannot infer a wasm signature for {name}: it takes *args; pass type=wasmtime.FuncType(...)"
+            )
         params = []
         for pname, annotation in positional:
             if annotation is _EMPTY:
@@ -243,9 +249,7 @@ def infer(
 
     params_t, results_t = kinds_of_functype(functype)
     if not shape.has_varargs and len(positional) != len(params_t):
-        raise TypeError(
-            f"{name} takes {len(positional)} wasm parameter(s) but the FuncType has {len(params_t)}"
-        )
+        raise TypeError(f"{name} takes {len(positional)} wasm parameter(s) but the FuncType has {len(params_t)}")
     for index, (pname, annotation) in enumerate(positional[: len(params_t)]):
         if annotation is _EMPTY:
             continue

@@ -53,7 +53,7 @@ class Kind(enum.Enum):
     def __init__(self, label: str, code: int, read: str, write: str, exact: str) -> None:
         self.label = label
         #: ``wasm_valkind_t`` of this kind in wasmtime's C API.
-        self.code = code
+        self.wasm_code = code
         #: ``struct`` code that decodes the slot (signed for integers).
         self.read_format = read
         #: ``struct`` code the fast path writes with.  Integers use the signed
@@ -81,7 +81,7 @@ class Kind(enum.Enum):
 
     def valtype(self) -> wasmtime.ValType:
         """A new ``wasmtime.ValType`` for this kind."""
-        ptr = wasmtime._ffi.wasm_valtype_new(ctypes.c_uint8(self.code))
+        ptr = wasmtime._ffi.wasm_valtype_new(ctypes.c_uint8(self.wasm_code))
         return wasmtime.ValType._from_ptr(ptr, None)
 
     @classmethod
@@ -99,7 +99,7 @@ class Kind(enum.Enum):
         return self.label
 
 
-_BY_CODE = {kind.code: kind for kind in Kind}
+_BY_CODE = {kind.wasm_code: kind for kind in Kind}
 _DECODERS = {Kind.FUNCREF: "funcref_from_raw", Kind.EXTERNREF: "externref_from_raw"}
 _ENCODERS = {
     Kind.FUNCREF: "funcref_to_raw",
@@ -230,11 +230,11 @@ def encode_slow(kind: Kind, value: Any, context: Optional[int], keep: "List[Any]
     if kind in _INT_RANGES:
         if isinstance(value, float) or not hasattr(type(value), "__index__"):
             raise TypeError(f"{what}: expected an int for {kind}, got {type(value).__name__}")
-        number = operator.index(value)
+        integer = operator.index(value)
         low, high = _INT_RANGES[kind]
-        if not low <= number <= high:
-            raise OverflowError(f"{what}: {number} does not fit in {kind} (signed or unsigned)")
-        return number & high
+        if not low <= integer <= high:
+            raise OverflowError(f"{what}: {integer} does not fit in {kind} (signed or unsigned)")
+        return integer & high
     if kind is Kind.F32 or kind is Kind.F64:
         if isinstance(value, (str, bytes, bytearray)) or not (
             isinstance(value, (int, float)) or hasattr(type(value), "__float__")

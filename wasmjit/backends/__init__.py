@@ -139,7 +139,11 @@ _failures: Dict[Tuple[Plan, str], str] = {}
 _generations: Dict[str, int] = {name: 0 for name in BACKENDS}
 _templates_lock = threading.RLock()
 
-_FACTORIES = {"bytecode": bytecode_backend.BytecodeTemplate, "source": SourceTemplate, "reflect": ReflectTemplate}
+_FACTORIES: Dict[str, Any] = {
+    "bytecode": bytecode_backend.BytecodeTemplate,
+    "source": SourceTemplate,
+    "reflect": ReflectTemplate,
+}
 
 
 def generation_count() -> Dict[str, int]:
@@ -155,9 +159,9 @@ def _build(plan: Plan, backend: str) -> Template:
     with _templates_lock:
         found = _templates.get(key)
         if found is None:
-            found = _FACTORIES[backend](plan, statics(plan))
+            built: Template = _FACTORIES[backend](plan, statics(plan))
             _generations[backend] += 1
-            _templates[key] = found
+            _templates[key] = found = built
         return found
 
 
@@ -170,10 +174,25 @@ def order_for(dynamic_code: Optional[bool]) -> Tuple[str, ...]:
     return BACKENDS
 
 
-def template_for(plan: Plan, dynamic_code: Optional[bool] = None) -> Tuple[Template, Dict[str, str]]:
-    """The template that renders ``plan`` under ``dynamic_code``, and why others were skipped."""
+def template_for(
+    plan: Plan, dynamic_code: Optional[bool] = None, backend: Optional[str] = None
+) -> Tuple[Template, Dict[str, str]]:
+    """The template that renders ``plan``, and why other backends were skipped.
+
+    ``backend=`` names one backend exactly (and raises if it is unusable);
+    otherwise ``dynamic_code`` and the process default choose.
+    """
     if dynamic_code not in (None, True, False):
         raise TypeError("dynamic_code= takes True, False or None")
+    if backend is not None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend= must be one of {', '.join(BACKENDS)}, not {backend!r}")
+        if dynamic_code is False and backend != "reflect":
+            raise ValueError(f"backend={backend!r} generates code but dynamic_code=False")
+        reason = probe()[backend] or _failures.get((plan, backend))
+        if reason is not None:
+            raise DynamicCodeUnavailable(f"the {backend} backend is unavailable: {reason}")
+        return _build(plan, backend), {}
     skipped: Dict[str, str] = {}
     allowed = probe()
     for backend in order_for(dynamic_code):

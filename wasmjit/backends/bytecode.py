@@ -135,7 +135,7 @@ class _Assembler:
             self.statement(stmt)
 
     def statement(self, stmt: Stmt) -> None:
-        from bytecode import Label, TryBegin, TryEnd
+        from bytecode import Label, TryBegin, TryEnd  # type: ignore[attr-defined]
 
         self.lineno = next(self.lines)
         if isinstance(stmt, Assign):
@@ -156,11 +156,11 @@ class _Assembler:
                 self.instr("POP_JUMP_FORWARD_IF_FALSE", end)
             elif isinstance(stmt.test, AnyOf):
                 then = Label()
-                *first, last = stmt.test.names
+                *first, final = stmt.test.names
                 for name in first:
                     self.load(name)
                     self.instr("POP_JUMP_FORWARD_IF_TRUE", then)
-                self.load(last)
+                self.load(final)
                 self.instr("POP_JUMP_FORWARD_IF_FALSE", end)
                 self.out.append(then)
             else:
@@ -194,8 +194,8 @@ class _Assembler:
                 self.instr("STORE_FAST", stmt.name)
             else:
                 self.instr("POP_TOP")
-            *leading, last = stmt.handler
-            self.statements(tuple(leading))
+            leading, last = stmt.handler[:-1], stmt.handler[-1]
+            self.statements(leading)
             if isinstance(last, Return):
                 self.lineno = next(self.lines)
                 if last.value is None:
@@ -257,9 +257,7 @@ class BytecodeTemplate:
         self.code: types.CodeType = code.to_code()
         linecache.cache[self.filename] = (len(text), None, text.splitlines(True), self.filename)
         consts = self.code.co_consts
-        self._slots = [
-            (index, value.name) for index, value in enumerate(consts) if isinstance(value, _Placeholder)
-        ]
+        self._slots = [(index, value.name) for index, value in enumerate(consts) if isinstance(value, _Placeholder)]
         self._consts = list(consts)
         self._globals: Dict[str, Any] = {"__name__": "wasmjit.generated", "__builtins__": {}}
         self.name = program.name

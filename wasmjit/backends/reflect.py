@@ -152,5 +152,3 @@ def _call(plan: Plan, statics: Dict[str, Any], values: Dict[str, Any]) -> Callab
 
     call.__name__ = call.__qualname__ = plan.name
     return call
-
-
