@@ -59,6 +59,7 @@ def statics(plan: Plan) -> Dict[str, Any]:
         "MISSING": MISSING,
         "ResultMismatch": ResultMismatch,
         "tuple": tuple,
+        "BaseException": BaseException,
         "decode": struct.Struct(plan.decode_format).unpack_from,
         "encode": struct.Struct(plan.encode_format).pack_into,
         "release": release,

@@ -14,12 +14,14 @@ rendering is registered in ``linecache`` under the code object's filename,
 so a traceback through a bytecode trampoline shows the equivalent Python.
 
 Instruction sequences differ between CPython versions; this backend emits
-the CPython 3.11 forms and reports itself unavailable elsewhere (the probe
-then moves on to ``source``).
+the forms of CPython 3.11, 3.12 and 3.13 (call sequences, jump names,
+``TO_BOOL``) and reports itself unavailable elsewhere (the probe then moves
+on to ``source``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import dis
 import io
 import itertools
@@ -42,6 +44,7 @@ from ..plan import (
     Name,
     NewList,
     Plan,
+    Program,
     Raise,
     Return,
     Stmt,
@@ -51,7 +54,8 @@ from . import source as source_backend
 
 __all__ = ["BytecodeTemplate", "SUPPORTED", "unsupported_reason"]
 
-SUPPORTED = ((3, 11),)
+SUPPORTED = ((3, 11), (3, 12), (3, 13))
+_VERSION = sys.version_info[:2]
 
 _counter = itertools.count(1)
 
@@ -61,12 +65,16 @@ def unsupported_reason() -> "str | None":
         return f"the bytecode backend needs CPython (this is {sys.implementation.name})"
     if sys.version_info[:2] not in SUPPORTED:
         version = ".".join(map(str, sys.version_info[:2]))
-        return f"the bytecode backend emits CPython 3.11 instructions (this is {version})"
+        return f"the bytecode backend emits CPython 3.11-3.13 instructions (this is {version})"
     try:
         import bytecode  # noqa: F401
     except ImportError as exc:  # pragma: no cover - it is a dependency
         return f"the bytecode package is not importable: {exc}"
     return None
+
+
+_JUMP_IF_FALSE = "POP_JUMP_FORWARD_IF_FALSE" if _VERSION < (3, 12) else "POP_JUMP_IF_FALSE"
+_JUMP_IF_TRUE = "POP_JUMP_FORWARD_IF_TRUE" if _VERSION < (3, 12) else "POP_JUMP_IF_TRUE"
 
 
 class _Placeholder:
@@ -100,6 +108,11 @@ class _Assembler:
         else:
             self.out.append(self.Instr(name, arg, lineno=self.lineno))
 
+    def to_bool(self) -> None:
+        # 3.13's conditional jumps take an exact bool.
+        if _VERSION >= (3, 13):
+            self.instr("TO_BOOL")
+
     def load(self, name: str) -> None:
         if name in self.local_names:
             self.instr("LOAD_FAST", name)
@@ -113,13 +126,19 @@ class _Assembler:
             self.instr("LOAD_CONST", expr.value)
         elif isinstance(expr, Attr):
             self.expr(expr.value)
-            self.instr("LOAD_ATTR", expr.attr)
+            self.instr("LOAD_ATTR", expr.attr if _VERSION < (3, 12) else (False, expr.attr))
         elif isinstance(expr, Call):
-            self.instr("PUSH_NULL")
-            self.load(expr.func)
+            # The callable and a NULL "self": 3.11/3.12 push NULL first, 3.13 after.
+            if _VERSION < (3, 13):
+                self.instr("PUSH_NULL")
+                self.load(expr.func)
+            else:
+                self.load(expr.func)
+                self.instr("PUSH_NULL")
             for arg in expr.args:
                 self.expr(arg)
-            self.instr("PRECALL", len(expr.args))
+            if _VERSION < (3, 12):
+                self.instr("PRECALL", len(expr.args))
             self.instr("CALL", len(expr.args))
         elif isinstance(expr, MakeTuple):
             for item in expr.items:
@@ -153,15 +172,17 @@ class _Assembler:
                 self.expr(stmt.test.left)
                 self.expr(stmt.test.right)
                 self.instr("IS_OP", 0 if stmt.test.op == "is" else 1)
-                self.instr("POP_JUMP_FORWARD_IF_FALSE", end)
+                self.instr(_JUMP_IF_FALSE, end)
             elif isinstance(stmt.test, AnyOf):
                 then = Label()
                 *first, final = stmt.test.names
                 for name in first:
                     self.load(name)
-                    self.instr("POP_JUMP_FORWARD_IF_TRUE", then)
+                    self.to_bool()
+                    self.instr(_JUMP_IF_TRUE, then)
                 self.load(final)
-                self.instr("POP_JUMP_FORWARD_IF_FALSE", end)
+                self.to_bool()
+                self.instr(_JUMP_IF_FALSE, end)
                 self.out.append(then)
             else:
                 raise TypeError(f"unknown test {stmt.test!r}")
@@ -178,7 +199,9 @@ class _Assembler:
             self.instr("RETURN_VALUE")
         elif isinstance(stmt, Try):
             handler, cleanup, after = Label(), Label(), Label()
-            begin = TryBegin(handler, push_lasti=False)
+            # Try statements stand at statement level: the value stack is empty
+            # on entry, and holds the saved lasti under the handler.
+            begin = TryBegin(handler, push_lasti=False, stack_depth=0)
             self.out.append(begin)
             self.statements(stmt.body)
             self.out.append(TryEnd(begin))
@@ -186,7 +209,7 @@ class _Assembler:
             if not body_returns:
                 self.instr("JUMP_FORWARD", after)
             self.out.append(handler)
-            guard = TryBegin(cleanup, push_lasti=True)
+            guard = TryBegin(cleanup, push_lasti=True, stack_depth=1)
             self.out.append(guard)
             self.lineno = next(self.lines)  # the ``except`` line
             self.instr("PUSH_EXC_INFO")
@@ -220,45 +243,117 @@ class _Assembler:
             raise TypeError(f"unknown statement {stmt!r}")
 
 
+def _expr_depth(expr: Expr) -> int:
+    """Stack slots an expression needs while it is evaluated."""
+    if isinstance(expr, Call):
+        # NULL, the callable, then each argument on top of the earlier ones.
+        return 2 + max([i + _expr_depth(a) for i, a in enumerate(expr.args)] + [0])
+    if isinstance(expr, MakeTuple):
+        return max([i + _expr_depth(a) for i, a in enumerate(expr.items)] + [1])
+    if isinstance(expr, Attr):
+        return _expr_depth(expr.value) + 1
+    return 1
+
+
+def _stack_needed(stmts: "Tuple[Stmt, ...]") -> int:
+    need = 0
+    for stmt in stmts:
+        if isinstance(stmt, (Assign, Do)):
+            need = max(need, _expr_depth(stmt.value), len(stmt.targets) if isinstance(stmt, Assign) else 0)
+        elif isinstance(stmt, If):
+            if isinstance(stmt.test, Compare):
+                need = max(need, _expr_depth(stmt.test.left), 1 + _expr_depth(stmt.test.right))
+            need = max(need, 1, _stack_needed(stmt.body))
+        elif isinstance(stmt, Return) and stmt.value is not None:
+            need = max(need, _expr_depth(stmt.value))
+        elif isinstance(stmt, Try):
+            # The handler runs above the saved lasti, the previous exception and the exception.
+            need = max(need, _stack_needed(stmt.body), 3 + _stack_needed(stmt.handler))
+        else:
+            need = max(need, 1)
+    return need
+
+
+_DOC_MARKER = "<wasmjit docstring>"
+_assembled: Dict[Program, types.CodeType] = {}
+
+
+def _assemble(shape: Program, constant_names: "List[str]", statement_lines: "List[int]") -> types.CodeType:
+    """Assemble the code object of one program shape; every constant is a placeholder.
+
+    Programs of one shape differ only in their constants (the ``struct``
+    formats of their kinds, the names of their converters, the bound
+    callable): plans of the same shape share one assembly.
+    """
+    found = _assembled.get(shape)
+    if found is not None:
+        return found
+    from bytecode import Bytecode, CompilerFlags
+
+    constants = {
+        name: _Placeholder(name)
+        for name in constant_names
+        if name != "BaseException"  # the bytecode handler catches everything without a type check
+    }
+    assembler = _Assembler(shape.locals(), constants, iter(statement_lines))
+    assembler.lineno = 1
+    assembler.instr("RESUME", 0)
+    assembler.statements(shape.body)
+    if not shape.body or not isinstance(shape.body[-1], Return):
+        assembler.instr("LOAD_CONST", None)
+        assembler.instr("RETURN_VALUE")
+    code = Bytecode(assembler.out)
+    code.name = shape.name
+    code.filename = "<wasmjit-bytecode>"
+    code.first_lineno = 1
+    code.argcount = len(shape.arguments)
+    code.argnames = list(shape.arguments)
+    code.docstring = _DOC_MARKER
+    code.flags = CompilerFlags.OPTIMIZED | CompilerFlags.NEWLOCALS
+    # Stack size and exception depths are known from the program's shape;
+    # letting ``bytecode`` compute them costs most of the assembly time.
+    assembled: types.CodeType = code.to_code(
+        stacksize=_stack_needed(shape.body) + 4, compute_exception_stack_depths=False
+    )
+    _assembled[shape] = assembled
+    return assembled
+
+
 class BytecodeTemplate:
-    """An assembled code object for the trampolines of one plan."""
+    """The code object for the trampolines of one plan.
+
+    Assembled once per program shape; per plan, the statics, the name, the
+    docstring and the filename are filled in; per trampoline, the bound values.
+    """
 
     backend = "bytecode"
 
     def __init__(self, plan: Plan, statics: Dict[str, Any]) -> None:
-        from bytecode import Bytecode, CompilerFlags
-
         reason = unsupported_reason()
         if reason is not None:
             raise RuntimeError(reason)
         self.plan = plan
         program = plan.program()
-        text, statement_lines, constant_names = source_backend.render(plan)
+        text, statement_lines, constant_names = source_backend.render(plan, program)
         self.source = text
-        placeholders = {name: _Placeholder(name) for name in plan.bound}
-        constants = {name: placeholders[name] if name in placeholders else statics[name] for name in constant_names}
-        assembler = _Assembler(program.locals(), constants, iter(statement_lines))
-        assembler.lineno = 1
-        assembler.instr("RESUME", 0)
-        assembler.statements(program.body)
-        if not program.body or not isinstance(program.body[-1], Return):
-            assembler.instr("LOAD_CONST", None)
-            assembler.instr("RETURN_VALUE")
+        shape = dataclasses.replace(program, name="trampoline", docstring="")
+        assembled = _assemble(shape, constant_names, statement_lines)
+        consts = list(assembled.co_consts)
+        self._slots: List[Tuple[int, str]] = []
+        for index, value in enumerate(consts):
+            if isinstance(value, _Placeholder):
+                if value.name in plan.bound:
+                    self._slots.append((index, value.name))
+                else:
+                    consts[index] = statics[value.name]
+            elif value == _DOC_MARKER:
+                consts[index] = program.docstring
         self.filename = f"<wasmjit-bytecode {plan.name} #{next(_counter)}>"
-        code = Bytecode(assembler.out)
-        code.name = program.name
-        code.filename = self.filename
-        code.first_lineno = 1
-        code.argcount = len(program.arguments)
-        code.argnames = list(program.arguments)
-        code.docstring = program.docstring
-        code.flags = CompilerFlags.OPTIMIZED | CompilerFlags.NEWLOCALS
-        code.update_flags()
-        self.code: types.CodeType = code.to_code()
+        self.code: types.CodeType = assembled.replace(
+            co_consts=tuple(consts), co_name=program.name, co_qualname=program.name, co_filename=self.filename
+        )
         linecache.cache[self.filename] = (len(text), None, text.splitlines(True), self.filename)
-        consts = self.code.co_consts
-        self._slots = [(index, value.name) for index, value in enumerate(consts) if isinstance(value, _Placeholder)]
-        self._consts = list(consts)
+        self._consts = consts
         self._globals: Dict[str, Any] = {"__name__": "wasmjit.generated", "__builtins__": {}}
         self.name = program.name
 

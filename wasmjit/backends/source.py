@@ -142,19 +142,21 @@ def constants_of(program: Program, plan: Plan) -> "List[str]":
                 expr(s.value)
             elif isinstance(s, Try):
                 stmts(s.body)
+                found["BaseException"] = None
                 stmts(s.handler)
 
     stmts(program.body)
     return list(found)
 
 
-def render(plan: Plan) -> "Tuple[str, List[int], List[str]]":
+def render(plan: Plan, program: "Program | None" = None) -> "Tuple[str, List[int], List[str]]":
     """The trampoline of ``plan`` as Python source.
 
     Returns the source (the trampoline function alone, starting at line 1),
     the line of each statement in visiting order, and the constant names.
     """
-    program = plan.program()
+    if program is None:
+        program = plan.program()
     writer = _Writer()
     writer.emit(0, f"def {program.name}({', '.join(program.arguments)}):")
     writer.emit(1, f'"""{program.docstring}"""')
