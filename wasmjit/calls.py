@@ -104,15 +104,17 @@ def _bind(
     buffer, buffer_address = _aligned_buffer(trap_offset + 8)
     func_copy = ffi.FuncStruct.from_buffer_copy(func._func)
     failure = CallFailure(plan, name, buffer, trap_offset, context)
+    # The call's arguments are pre-built ctypes objects: ctypes passes them
+    # through unconverted (see ffi.func_call_unchecked_prebuilt).
     function = template.bind(
         {
             "store": store,
             "buffer": buffer,
-            "context": context,
-            "func": ctypes.addressof(func_copy),
-            "buffer_address": buffer_address,
-            "nslots": slots,
-            "trap_address": buffer_address + trap_offset,
+            "context": ctypes.c_void_p(context),
+            "func": ctypes.c_void_p(ctypes.addressof(func_copy)),
+            "buffer_address": ctypes.c_void_p(buffer_address),
+            "nslots": ctypes.c_size_t(slots),
+            "trap_address": ctypes.c_void_p(buffer_address + trap_offset),
             "fail": failure.fail,
             "encode_exact": failure.encode_exact,
         }

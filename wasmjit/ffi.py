@@ -94,6 +94,13 @@ func_call_unchecked = _declare(
     c_void_p,  # wasm_trap_t **
 )
 
+#: The same function for the hot path of typed calls: no ``argtypes``, so
+#: ctypes passes pre-built ``c_void_p``/``c_size_t`` instances through
+#: without converting anything (this is wasmjit's own function object, not
+#: wasmtime-py's: ``LIB[name]`` creates a new one).
+func_call_unchecked_prebuilt = LIB["wasmtime_func_call_unchecked"]
+func_call_unchecked_prebuilt.restype = c_void_p
+
 caller_context = _declare("wasmtime_caller_context", c_void_p, c_void_p)
 caller_export_get = _declare("wasmtime_caller_export_get", c_bool, c_void_p, c_char_p, c_size_t, c_void_p)
 

@@ -149,6 +149,15 @@ class Return:
 
 
 @dataclass(frozen=True)
+class InterruptPoint:
+    """Where an interrupt that arrived at the trampoline's entry is raised.
+
+    It is the first statement inside a callback's ``try``; see
+    :mod:`wasmjit.interrupts` for how each backend honours it.
+    """
+
+
+@dataclass(frozen=True)
 class Try:
     """``try: body`` / ``except BaseException [as name]: handler``.
 
@@ -160,7 +169,7 @@ class Try:
     name: Optional[str] = None
 
 
-Stmt = Union[Assign, Do, If, Raise, Return, Try]
+Stmt = Union[Assign, Do, If, Raise, Return, Try, InterruptPoint]
 
 
 @dataclass(frozen=True)
@@ -306,7 +315,7 @@ class Plan:
         sig = self.signature
         n = len(self.params)
         params = tuple(f"p{i}" for i in range(n))
-        body: List[Stmt] = []
+        body: List[Stmt] = [InterruptPoint()]
         prologue: List[Stmt] = [Assign(("result",), Name("MISSING"))]
         if sig.wants_caller:
             prologue.append(Assign(("caller",), Call("Caller", (Name("caller_ptr"),))))

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional
 
 import wasmtime
 
-from . import errors, ffi
+from . import errors, ffi, interrupts
 from .caller import Caller
 from .plan import Plan
 from .values import CONVERTERS, encode_slow, release
@@ -65,11 +65,13 @@ def statics(plan: Plan) -> Dict[str, Any]:
         "release": release,
     }
     if plan.direction == "callback":
+        names["interrupts"] = interrupts.STATE
+        names["raise_interrupt"] = interrupts.raise_interrupt
         names["caller_context"] = ffi.caller_context
         names["Caller"] = Caller
         names["invalidate"] = Caller._invalidate
     else:
-        names["call_unchecked"] = ffi.func_call_unchecked
+        names["call_unchecked"] = ffi.func_call_unchecked_prebuilt
         names["closed_store"] = closed_store
     for _, conv in plan.decoders + plan.encoders:
         names[conv] = CONVERTERS[conv]

@@ -39,6 +39,7 @@ from ..plan import (
     Do,
     Expr,
     If,
+    InterruptPoint,
     Literal,
     MakeTuple,
     Name,
@@ -191,6 +192,8 @@ class _Assembler:
         elif isinstance(stmt, Raise):
             self.load(stmt.exception)
             self.instr("RAISE_VARARGS", 1)
+        elif isinstance(stmt, InterruptPoint):
+            pass  # the entry RESUME handles no signals; the next check is inside the try
         elif isinstance(stmt, Return):
             if stmt.value is None:
                 self.instr("LOAD_CONST", None)
@@ -275,6 +278,15 @@ def _stack_needed(stmts: "Tuple[Stmt, ...]") -> int:
 
 
 _DOC_MARKER = "<wasmjit docstring>"
+
+# ``RESUME 0`` at a function's start handles pending signals: a Ctrl-C that
+# arrived while wasm ran would raise KeyboardInterrupt *before* the
+# trampoline's ``try``, and ctypes would print and swallow it, returning an
+# undefined value to wasm.  ``RESUME 2`` ("after yield from") runs no such
+# check on CPython 3.11-3.13; the signal is then handled at the next check,
+# the callback's own first instruction, inside the ``try``, and crosses wasm
+# like any other exception.
+_RESUME_WITHOUT_INTERRUPTS = 2
 _assembled: Dict[Program, types.CodeType] = {}
 
 
@@ -293,11 +305,12 @@ def _assemble(shape: Program, constant_names: "List[str]", statement_lines: "Lis
     constants = {
         name: _Placeholder(name)
         for name in constant_names
-        if name != "BaseException"  # the bytecode handler catches everything without a type check
+        # The handler catches everything without a type check; interrupt points render as nothing.
+        if name not in ("BaseException", "interrupts", "raise_interrupt")
     }
     assembler = _Assembler(shape.locals(), constants, iter(statement_lines))
     assembler.lineno = 1
-    assembler.instr("RESUME", 0)
+    assembler.instr("RESUME", _RESUME_WITHOUT_INTERRUPTS)
     assembler.statements(shape.body)
     if not shape.body or not isinstance(shape.body[-1], Return):
         assembler.instr("LOAD_CONST", None)

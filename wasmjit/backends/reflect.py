@@ -9,8 +9,10 @@ order, with the same failure paths, so the three backends agree.
 
 from __future__ import annotations
 
+import types
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from .. import interrupts
 from ..plan import Plan
 
 __all__ = ["ReflectTemplate"]
@@ -27,6 +29,7 @@ class ReflectTemplate:
 
     def bind(self, values: Dict[str, Any]) -> Callable[..., Any]:
         if self.plan.direction == "callback":
+            interrupts.ensure_deferring_handler()
             return _callback(self.plan, self.statics, values)
         return _call(self.plan, self.statics, values)
 
@@ -46,6 +49,8 @@ def _callback(plan: Plan, statics: Dict[str, Any], values: Dict[str, Any]) -> Ca
     Caller = statics["Caller"]
     invalidate = statics["invalidate"]
     caller_context = statics["caller_context"]
+    interrupts_state = statics["interrupts"]
+    raise_interrupt = statics["raise_interrupt"]
     decoders: Tuple[Tuple[int, Callable[..., Any]], ...] = tuple((i, statics[n]) for i, n in plan.decoders)
     encoders: Tuple[Tuple[int, Callable[..., Any]], ...] = tuple((i, statics[n]) for i, n in plan.encoders)
     wants_caller = plan.signature.wants_caller
@@ -59,6 +64,8 @@ def _callback(plan: Plan, statics: Dict[str, Any], values: Dict[str, Any]) -> Ca
         caller = Caller(caller_ptr) if wants_caller else None
         keep: Optional[List[Any]] = [] if keeps_refs else None
         try:
+            if interrupts_state.pending:
+                raise_interrupt()
             ctx = caller_context(caller_ptr) if needs_context else None
             args: Any = decode(MEMORY, raw) if decode is not None else ()
             if decoders:
@@ -152,3 +159,9 @@ def _call(plan: Plan, statics: Dict[str, Any], values: Dict[str, Any]) -> Callab
 
     call.__name__ = call.__qualname__ = plan.name
     return call
+
+
+# The callback trampoline's own frame must not raise interrupts (see interrupts.py).
+for _const in _callback.__code__.co_consts:
+    if isinstance(_const, types.CodeType):
+        interrupts.register_entry(_const)

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import itertools
 import linecache
+import types
 from typing import Any, Callable, Dict, List, Tuple
 
+from .. import interrupts
 from ..plan import (
     AnyOf,
     Assign,
@@ -23,6 +25,7 @@ from ..plan import (
     Do,
     Expr,
     If,
+    InterruptPoint,
     Literal,
     MakeTuple,
     Name,
@@ -94,6 +97,9 @@ class _Writer:
             self.statements(stmt.body, depth + 1)
         elif isinstance(stmt, Raise):
             self.statement_lines.append(self.emit(depth, f"raise {stmt.exception}"))
+        elif isinstance(stmt, InterruptPoint):
+            self.statement_lines.append(self.emit(depth, "if interrupts.pending:"))
+            self.emit(depth + 1, "raise_interrupt()")
         elif isinstance(stmt, Return):
             text = "return" if stmt.value is None else f"return {_expr(stmt.value)}"
             self.statement_lines.append(self.emit(depth, text))
@@ -138,6 +144,9 @@ def constants_of(program: Program, plan: Plan) -> "List[str]":
                 stmts(s.body)
             elif isinstance(s, Raise):
                 found[s.exception] = None
+            elif isinstance(s, InterruptPoint):
+                found["interrupts"] = None
+                found["raise_interrupt"] = None
             elif isinstance(s, Return) and s.value is not None:
                 expr(s.value)
             elif isinstance(s, Try):
@@ -190,9 +199,15 @@ class SourceTemplate:
         code = compile(self.module_source, self.filename, "exec")
         exec(code, {"__name__": "wasmjit.generated", "__builtins__": {}}, namespace)
         self._make: Callable[..., Callable[..., Any]] = namespace["make"]
+        if plan.direction == "callback":
+            for const in self._make.__code__.co_consts:
+                if isinstance(const, types.CodeType):
+                    interrupts.register_entry(const)
         self._statics = {name: statics[name] for name in constants if name in statics}
 
     def bind(self, values: Dict[str, Any]) -> Callable[..., Any]:
+        if self.plan.direction == "callback":
+            interrupts.ensure_deferring_handler()
         return self._make(**self._statics, **{name: values[name] for name in self.plan.bound if name in self.constants})
 
     def listing(self) -> str:
