@@ -4,6 +4,7 @@
   trampoline specialised for their signature.
 * :func:`typed` — callers of wasm functions (Python -> wasm) specialised the
   same way.
+* :func:`install` — the same trampolines for unmodified wasmtime-py code.
 
 Both build one *plan* per signature and render it with one of three
 backends: ``bytecode``, ``source`` or ``reflect`` (see :mod:`wasmjit.backends`).
@@ -18,6 +19,7 @@ from .backends import generation_count, get_dynamic_code, probe, set_dynamic_cod
 from .callbacks import Function, Linker
 from .caller import Caller
 from .calls import TypedFunc, typed
+from .dropin import install, installed, uninstall
 from .errors import DynamicCodeUnavailable
 from .signature import Signature
 from .values import Kind, externref, f32, f64, funcref, i32, i64, v128
@@ -30,6 +32,9 @@ __all__ = [
     "Caller",
     "typed",
     "TypedFunc",
+    "install",
+    "uninstall",
+    "installed",
     "explain",
     "probe",
     "set_dynamic_code",

@@ -18,8 +18,8 @@ import wasmtime
 from . import ffi, lifetimes
 from .backends import template_for
 from .plan import Plan, callback_plan
-from .runtime import CallbackFailure
-from .signature import Signature, infer
+from .runtime import CallbackFailure, WasmtimeCallbackFailure
+from .signature import Signature, callable_name, infer, signature_of_functype
 from .values import Kind
 
 __all__ = ["Function", "Linker"]
@@ -54,11 +54,19 @@ class _Prepared:
         access_caller: Optional[bool],
         dynamic_code: Optional[bool],
         backend: Optional[str],
+        flavour: str = "wasmjit",
     ) -> None:
-        signature, name = infer(callback, functype, access_caller)
-        plan = callback_plan(signature)
+        if flavour == "wasmtime":
+            # wasmtime-py's rules: the FuncType alone decides; annotations are not consulted.
+            assert functype is not None
+            signature = signature_of_functype(functype, bool(access_caller))
+            name = callable_name(callback)
+        else:
+            signature, name = infer(callback, functype, access_caller)
+        plan = callback_plan(signature, flavour)
         template, skipped = template_for(plan, dynamic_code, backend)
-        trampoline = template.bind({"callback": callback, "fail": CallbackFailure(plan, name)})
+        failure = (WasmtimeCallbackFailure if flavour == "wasmtime" else CallbackFailure)(plan, name)
+        trampoline = template.bind({"callback": callback, "fail": failure})
         thunk = ffi.UncheckedCallback(trampoline)
         if functype is None:
             functype = _functype_for(engine, signature)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections.abc
 import ctypes
 import typing
+import weakref
 from typing import Any, Optional, Protocol, Tuple, runtime_checkable
 
 import wasmtime
@@ -79,21 +80,48 @@ def typed(
     ``signature=`` optionally states the expected type (``Callable[[i32,
     i32], i32]``) and is checked now.  Traps raise ``wasmtime.Trap``; an
     exception raised by a host callback during the call is re-raised as is.
+    ``dynamic_code=`` and ``backend=`` choose the backend as for callbacks.
     """
+    function, _ = specialise(store, func, signature, name=name, dynamic_code=dynamic_code, backend=backend)
+    return function
+
+
+_store_ids: "weakref.WeakKeyDictionary[wasmtime.Store, int]" = weakref.WeakKeyDictionary()
+
+
+def store_id(store: wasmtime.Store) -> int:
+    """The id wasmtime gives ``store`` (cached per store)."""
+    found = _store_ids.get(store)
+    if found is None:
+        context = int(ctypes.cast(store._context(), ctypes.c_void_p).value or 0)
+        found = _store_ids[store] = store_id_of_context(context)
+    return found
+
+
+def specialise(
+    store: wasmtime.Store,
+    func: wasmtime.Func,
+    signature: Any = None,
+    *,
+    name: Optional[str] = None,
+    dynamic_code: Optional[bool] = None,
+    backend: Optional[str] = None,
+    flavour: str = "wasmjit",
+) -> "Tuple[TypedFunc, int]":
+    """The specialised caller of ``func`` and its number of parameters."""
     store = check_store(store)
     if not isinstance(func, wasmtime.Func):
         raise TypeError(f"expected a wasmtime.Func, got {type(func).__name__}")
-    context = int(ctypes.cast(store._context(), ctypes.c_void_p).value or 0)
-    store_id = store_id_of_context(context)
-    if func._func.store_id != store_id:
+    if func._func.store_id != store_id(store):
         raise ValueError("this wasmtime.Func belongs to another store")
     params, results = kinds_of_functype(func.type(store))
     sig = Signature(params, results, False, len(results) > 1)
     if signature is not None:
         _check_declared(signature, sig)
-    plan = call_plan(sig)
+    plan = call_plan(sig, flavour)
     template, _skipped = template_for(plan, dynamic_code, backend)
-    return _bind(store, func, plan, template, context, name or "wasm function")
+    context = int(ctypes.cast(store._context(), ctypes.c_void_p).value or 0)
+    return _bind(store, func, plan, template, context, name or "wasm function"), len(params)
 
 
 def _bind(
@@ -104,6 +132,8 @@ def _bind(
     buffer, buffer_address = _aligned_buffer(trap_offset + 8)
     func_copy = ffi.FuncStruct.from_buffer_copy(func._func)
     failure = CallFailure(plan, name, buffer, trap_offset, context)
+    if plan.flavour == "wasmtime":
+        failure.follow_wasmtime(store)
     # The call's arguments are pre-built ctypes objects: ctypes passes them
     # through unconverted (see ffi.func_call_unchecked_prebuilt).
     function = template.bind(

@@ -92,11 +92,16 @@ class MakeTuple:
 
 
 @dataclass(frozen=True)
+class MakeList:
+    items: "Tuple[Expr, ...]"
+
+
+@dataclass(frozen=True)
 class NewList:
     pass
 
 
-Expr = Union[Name, Literal, Attr, Call, MakeTuple, NewList]
+Expr = Union[Name, Literal, Attr, Call, MakeTuple, MakeList, NewList]
 
 
 @dataclass(frozen=True)
@@ -209,6 +214,11 @@ class Plan:
 
     direction: str  # "callback" or "call"
     signature: Signature
+    #: ``"wasmjit"``: wasmjit's own value rules.  ``"wasmtime"``: wasmtime-py's
+    #: (``install()``): only exact ``int``/``float`` objects take the fast
+    #: path, everything else goes through ``wasmtime.Val`` conversion with
+    #: wasmtime-py's errors, and several call results come back as a list.
+    flavour: str = "wasmjit"
     #: Names bound per trampoline (the callable, the buffer, ...).
     bound: "Tuple[str, ...]" = field(compare=False, default=())
 
@@ -272,13 +282,27 @@ class Plan:
         return tuple((i, k.encoder) for i, k in enumerate(self.encoded) if k.encoder)
 
     @property
+    def class_checks(self) -> "Tuple[Tuple[int, str], ...]":
+        """Encoded values that must be exactly of a class to take the fast path."""
+        if self.flavour != "wasmtime":
+            return ()
+        classes = {Kind.I32: "int", Kind.I64: "int", Kind.F32: "float", Kind.F64: "float"}
+        return tuple((i, classes[k]) for i, k in enumerate(self.encoded) if k in classes)
+
+    @property
+    def results_as_list(self) -> bool:
+        """Whether a call returns several results as a list (wasmtime-py's way)."""
+        return self.flavour == "wasmtime" and len(self.results) > 1
+
+    @property
     def name(self) -> str:
         def part(kinds: "Tuple[Kind, ...]") -> str:
             return "_".join(k.label for k in kinds) or "none"
 
         caller = "caller_" if self.signature.wants_caller else ""
         shape = "_tuple" if self.signature.results_as_tuple and len(self.results) == 1 else ""
-        return f"{self.direction}_{caller}{part(self.params)}__{part(self.results)}{shape}"
+        flavour = "" if self.flavour == "wasmjit" else f"_{self.flavour}"
+        return f"{self.direction}{flavour}_{caller}{part(self.params)}__{part(self.results)}{shape}"
 
     def describe(self) -> str:
         """A readable listing of the plan (what ``explain`` shows for reflect)."""
@@ -301,6 +325,10 @@ class Plan:
             lines.append("  needs the store context for reference values")
         if self.keeps_refs:
             lines.append("  keeps created externrefs rooted until wasm has received them")
+        for index, cls in self.class_checks:
+            lines.append(f"  value {index} takes the fast path only as an exact {cls}")
+        if self.flavour == "wasmtime":
+            lines.append("  wasmtime-py's rules: exact path through wasmtime.Val, wasmtime-py's errors")
         return "\n".join(lines)
 
     # The program ---------------------------------------------------------
@@ -333,19 +361,21 @@ class Plan:
             body.append(Do(Call("invalidate", (Name("caller"),))))
         results: "Tuple[Expr, ...]" = ()
         if not self.results:
-            body.append(If(Compare(Name("result"), "is not", Literal(None)), (Raise("ResultMismatch"),)))
+            body.append(If(Compare(Name("result"), "is not", Literal(None)), (Raise("ExactPath"),)))
         elif sig.results_as_tuple:
             names = tuple(f"r{i}" for i in range(len(self.results)))
             body.append(
                 If(
                     Compare(Attr(Name("result"), "__class__"), "is not", Name("tuple")),
-                    (Raise("ResultMismatch"),),
+                    (Raise("ExactPath"),),
                 )
             )
             body.append(Assign(names, Name("result"), unpack=True))
             results = tuple(Name(r) for r in names)
         else:
             results = (Name("result"),)
+        for index, cls in self.class_checks:
+            body.append(_class_check(results[index], cls))
         keep: Expr = Name("keep") if self.keeps_refs else Literal(None)
         encoded = list(results)
         for index, conv in self.encoders:
@@ -390,7 +420,7 @@ class Plan:
         )
         if args:
             encoded: List[Expr] = [Name(a) for a in args]
-            encode_body: List[Stmt] = []
+            encode_body: List[Stmt] = [_class_check(Name(args[i]), cls) for i, cls in self.class_checks]
             for index, conv in self.encoders:
                 target = f"x{index}"
                 encode_body.append(Assign((target,), Call(conv, (Name("context"), encoded[index], keep))))
@@ -419,21 +449,29 @@ class Plan:
             body.append(Return(None))
         elif len(results) == 1 and not sig.results_as_tuple:
             body.append(Return(values[0]))
+        elif self.results_as_list:
+            body.append(Return(MakeList(tuple(values))))
         else:
             body.append(Return(MakeTuple(tuple(values))))
         doc = f"host -> wasm call of {sig} (generated by wasmjit)"
         return Program(self.name, args, tuple(body), doc)
 
 
-def callback_plan(signature: Signature) -> Plan:
-    return Plan("callback", signature, ("callback", "fail"))
+def _class_check(value: Expr, cls: str) -> Stmt:
+    """``if value.__class__ is not cls: raise ExactPath``."""
+    return If(Compare(Attr(value, "__class__"), "is not", Name(cls)), (Raise("ExactPath"),))
 
 
-def call_plan(signature: Signature) -> Plan:
+def callback_plan(signature: Signature, flavour: str = "wasmjit") -> Plan:
+    return Plan("callback", signature, flavour, ("callback", "fail"))
+
+
+def call_plan(signature: Signature, flavour: str = "wasmjit") -> Plan:
     if signature.wants_caller:
         raise ValueError("a typed call has no caller")
     return Plan(
         "call",
         signature,
+        flavour,
         ("store", "buffer", "context", "func", "buffer_address", "nslots", "trap_address", "fail", "encode_exact"),
     )

@@ -18,9 +18,9 @@ import wasmtime
 from . import errors, ffi, interrupts
 from .caller import Caller
 from .plan import Plan
-from .values import CONVERTERS, encode_slow, release
+from .values import CONVERTERS, Kind, encode_slow, release
 
-__all__ = ["MISSING", "ResultMismatch", "statics", "CallbackFailure", "CallFailure"]
+__all__ = ["MISSING", "ExactPath", "statics", "CallbackFailure", "CallFailure"]
 
 
 class _Missing:
@@ -34,11 +34,12 @@ class _Missing:
 MISSING: Any = _Missing()
 
 
-class ResultMismatch(Exception):
-    """Raised inside a trampoline when results have the wrong shape.
+class ExactPath(Exception):
+    """Raised inside a trampoline to hand its values to the exact path.
 
-    It never escapes: the failure path replaces it with a ``TypeError``
-    naming the function and the position.
+    Results of the wrong shape, or (wasmtime-py's rules) values that are not
+    exactly ``int``/``float``.  It never escapes: the exact path stores the
+    values, or raises an error naming the function and the position.
     """
 
 
@@ -57,8 +58,10 @@ def statics(plan: Plan) -> Dict[str, Any]:
     names: Dict[str, Any] = {
         "MEMORY": ffi.MEMORY,
         "MISSING": MISSING,
-        "ResultMismatch": ResultMismatch,
+        "ExactPath": ExactPath,
         "tuple": tuple,
+        "int": int,
+        "float": float,
         "BaseException": BaseException,
         "decode": struct.Struct(plan.decode_format).unpack_from,
         "encode": struct.Struct(plan.encode_format).pack_into,
@@ -148,10 +151,68 @@ class CallbackFailure:
             release(keep)
 
 
+def _store_val(val: Any, kind: "Kind", context: Any, buffer: Any, offset: int, keep: List[Any]) -> None:
+    """Write a ``wasmtime_val_t`` (from ``wasmtime.Val``) into the raw slot at ``offset`` of ``buffer``."""
+    of = val.of
+    if kind is Kind.I32:
+        struct.pack_into("=i", buffer, offset, of.i32)
+    elif kind is Kind.I64:
+        struct.pack_into("=q", buffer, offset, of.i64)
+    elif kind is Kind.F32:
+        struct.pack_into("=f", buffer, offset, of.f32)
+    elif kind is Kind.F64:
+        struct.pack_into("=d", buffer, offset, of.f64)
+    elif kind is Kind.EXTERNREF:
+        if of.externref.store_id:
+            keep.append(of.externref)  # rooted by the wasmtime_val_t until released
+            struct.pack_into("=I", buffer, offset, ffi.externref_to_raw(context, ctypes.addressof(of.externref)))
+        else:
+            struct.pack_into("=I", buffer, offset, 0)
+    elif kind is Kind.FUNCREF:
+        raw = ffi.func_to_raw(context, ctypes.addressof(of.funcref)) if of.funcref.store_id else 0
+        struct.pack_into("=Q", buffer, offset, raw or 0)
+    else:
+        raise TypeError(f"wasmtime-py cannot convert {kind} values")
+
+
+class WasmtimeCallbackFailure(CallbackFailure):
+    """``fail`` for callbacks under ``install()``: wasmtime-py's result rules and errors."""
+
+    __slots__ = ("_valtypes",)
+
+    def __init__(self, plan: Plan, name: str) -> None:
+        super().__init__(plan, name)
+        self._valtypes = [kind.valtype() for kind in plan.results]
+
+    def store_exact(self, result: Any, raw: int, caller_ptr: Optional[int]) -> None:
+        # The same steps, checks and messages as wasmtime-py's own trampoline.
+        kinds = self.plan.results
+        if not kinds:
+            if result is not None:
+                raise wasmtime.WasmtimeError("callback produced results when it shouldn't")
+            return
+        if len(kinds) == 1:
+            values = [result]
+        else:
+            if len(result) != len(kinds):
+                raise wasmtime.WasmtimeError("callback produced wrong number of results")
+            values = list(result)
+        caller = Caller(caller_ptr or 0)
+        keep: List[Any] = []
+        try:
+            context = ffi.caller_context(caller_ptr)
+            for index, (kind, value) in enumerate(zip(kinds, values, strict=False)):
+                val = wasmtime.Val._convert_to_raw(caller, self._valtypes[index], value)
+                _store_val(val, kind, context, ffi.MEMORY, raw + index * ffi.SLOT_SIZE, keep)
+        finally:
+            release(keep)
+            caller._invalidate()
+
+
 class CallFailure:
     """The ``fail`` and ``encode_exact`` of one typed call."""
 
-    __slots__ = ("_buffer", "_context", "_exact", "_trap_offset", "name", "plan")
+    __slots__ = ("_buffer", "_context", "_exact", "_store", "_trap_offset", "_valtypes", "name", "plan")
 
     def __init__(self, plan: Plan, name: str, buffer: Any, trap_offset: int, context: int) -> None:
         self.plan = plan
@@ -160,10 +221,20 @@ class CallFailure:
         self._trap_offset = trap_offset
         self._context = context
         self._exact = struct.Struct(plan.exact_format).pack_into
+        self._store: Any = None
+        self._valtypes: List[Any] = []
+
+    def follow_wasmtime(self, store: Any) -> None:
+        """Use wasmtime-py's conversions and errors on the exact path (``install()``)."""
+        self._store = store
+        self._valtypes = [kind.valtype() for kind in self.plan.params]
 
     def encode_exact(self, keep: Optional[List[Any]], *args: Any) -> None:
         """Validate every argument and encode it, or raise saying what is wrong."""
         keep_list: List[Any] = keep if keep is not None else []
+        if self._store is not None:
+            self._encode_as_wasmtime(keep_list, args)
+            return
         try:
             encoded = [
                 encode_slow(kind, value, self._context, keep_list, f"argument {index} of {self.name}")
@@ -172,6 +243,16 @@ class CallFailure:
             self._exact(self._buffer, 0, *encoded)
         except BaseException:
             release(keep_list)
+            raise
+
+    def _encode_as_wasmtime(self, keep: List[Any], args: "tuple[Any, ...]") -> None:
+        try:
+            for index, (kind, value) in enumerate(zip(self.plan.params, args, strict=False)):
+                # ``keep`` gets views into ``val`` for its externrefs, which keep it alive.
+                val = wasmtime.Val._convert_to_raw(self._store, self._valtypes[index], value)
+                _store_val(val, kind, self._context, self._buffer, index * ffi.SLOT_SIZE, keep)
+        except BaseException:
+            release(keep)
             raise
 
     def fail(self, err: Optional[int], trap: int) -> None:

@@ -41,6 +41,7 @@ from ..plan import (
     If,
     InterruptPoint,
     Literal,
+    MakeList,
     MakeTuple,
     Name,
     NewList,
@@ -145,6 +146,10 @@ class _Assembler:
             for item in expr.items:
                 self.expr(item)
             self.instr("BUILD_TUPLE", len(expr.items))
+        elif isinstance(expr, MakeList):
+            for item in expr.items:
+                self.expr(item)
+            self.instr("BUILD_LIST", len(expr.items))
         elif isinstance(expr, NewList):
             self.instr("BUILD_LIST", 0)
         else:
@@ -251,7 +256,7 @@ def _expr_depth(expr: Expr) -> int:
     if isinstance(expr, Call):
         # NULL, the callable, then each argument on top of the earlier ones.
         return 2 + max([i + _expr_depth(a) for i, a in enumerate(expr.args)] + [0])
-    if isinstance(expr, MakeTuple):
+    if isinstance(expr, (MakeTuple, MakeList)):
         return max([i + _expr_depth(a) for i, a in enumerate(expr.items)] + [1])
     if isinstance(expr, Attr):
         return _expr_depth(expr.value) + 1

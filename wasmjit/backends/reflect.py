@@ -42,7 +42,7 @@ def _callback(plan: Plan, statics: Dict[str, Any], values: Dict[str, Any]) -> Ca
     fail = values["fail"]
     MEMORY = statics["MEMORY"]
     MISSING = statics["MISSING"]
-    ResultMismatch = statics["ResultMismatch"]
+    ExactPath = statics["ExactPath"]
     decode = statics["decode"] if plan.params else None
     encode = statics["encode"]
     release = statics["release"]
@@ -58,6 +58,7 @@ def _callback(plan: Plan, statics: Dict[str, Any], values: Dict[str, Any]) -> Ca
     keeps_refs = plan.keeps_refs
     has_results = bool(plan.results)
     as_tuple = plan.signature.results_as_tuple
+    class_checks = tuple((i, statics[c]) for i, c in plan.class_checks)
 
     def trampoline(env: Any, caller_ptr: Optional[int], raw: int, nraw: int) -> Optional[int]:
         result = MISSING
@@ -79,14 +80,17 @@ def _callback(plan: Plan, statics: Dict[str, Any], values: Dict[str, Any]) -> Ca
                 result = callback(*args)
             if not has_results:
                 if result is not None:
-                    raise ResultMismatch
+                    raise ExactPath
                 return None
             if as_tuple:
                 if result.__class__ is not tuple:
-                    raise ResultMismatch
+                    raise ExactPath
                 outputs: Any = result
             else:
                 outputs = (result,)
+            for index, cls in class_checks:
+                if outputs[index].__class__ is not cls:
+                    raise ExactPath
             if encoders:
                 outputs = list(outputs)
                 for index, convert in encoders:
@@ -123,6 +127,9 @@ def _call(plan: Plan, statics: Dict[str, Any], values: Dict[str, Any]) -> Callab
     nresults = len(plan.results)
     keeps_refs = plan.keeps_refs
     as_tuple = plan.signature.results_as_tuple or nresults > 1
+    as_list = plan.results_as_list
+    class_checks = tuple((i, statics[c]) for i, c in plan.class_checks)
+    ExactPath = statics["ExactPath"]
 
     def call(*args: Any) -> Any:
         if len(args) != nparams:
@@ -132,6 +139,9 @@ def _call(plan: Plan, statics: Dict[str, Any], values: Dict[str, Any]) -> Callab
             closed_store()
         if nparams:
             try:
+                for index, cls in class_checks:
+                    if args[index].__class__ is not cls:
+                        raise ExactPath
                 inputs: Any = args
                 if encoders:
                     inputs = list(args)
@@ -153,6 +163,8 @@ def _call(plan: Plan, statics: Dict[str, Any], values: Dict[str, Any]) -> Callab
             outputs = list(outputs)
             for index, convert in decoders:
                 outputs[index] = convert(context, outputs[index])
+        if as_list:
+            return list(outputs[:nresults])
         if as_tuple:
             return tuple(outputs[:nresults])
         return outputs[0]

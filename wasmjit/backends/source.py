@@ -27,6 +27,7 @@ from ..plan import (
     If,
     InterruptPoint,
     Literal,
+    MakeList,
     MakeTuple,
     Name,
     NewList,
@@ -55,6 +56,8 @@ def _expr(expr: Expr) -> str:
     if isinstance(expr, MakeTuple):
         inner = ", ".join(_expr(i) for i in expr.items)
         return f"({inner},)" if len(expr.items) == 1 else f"({inner})"
+    if isinstance(expr, MakeList):
+        return f"[{', '.join(_expr(i) for i in expr.items)}]"
     if isinstance(expr, NewList):
         return "[]"
     raise TypeError(f"unknown expression {expr!r}")
@@ -129,7 +132,7 @@ def constants_of(program: Program, plan: Plan) -> "List[str]":
                 found[e.func] = None
             for a in e.args:
                 expr(a)
-        elif isinstance(e, MakeTuple):
+        elif isinstance(e, (MakeTuple, MakeList)):
             for i in e.items:
                 expr(i)
 
