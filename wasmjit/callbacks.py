@@ -68,8 +68,10 @@ class _Prepared:
         failure = (WasmtimeCallbackFailure if flavour == "wasmtime" else CallbackFailure)(plan, name)
         trampoline = template.bind({"callback": callback, "fail": failure})
         thunk = ffi.UncheckedCallback(trampoline)
-        if functype is None:
-            functype = _functype_for(engine, signature)
+        # wasmtime gets wasmjit's own FuncType for this engine, never the
+        # caller's: a wasm_functype_t is bound to the first engine that uses
+        # it, and wasmtime aborts the process when another engine uses it.
+        functype = _functype_for(engine, signature)
         self.plan: Plan = plan
         self.signature = signature
         self.name = name

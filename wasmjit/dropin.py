@@ -102,7 +102,7 @@ def _func_init(
     out = ffi.FuncStruct()
     ffi.func_new_unchecked(
         ctypes.cast(store._context(), ctypes.c_void_p).value,
-        ctypes.cast(ty.ptr(), ctypes.c_void_p).value,
+        ctypes.cast(prepared.functype.ptr(), ctypes.c_void_p).value,
         prepared.thunk_address,
         handle,
         lifetimes.FINALIZER_ADDRESS,
@@ -136,7 +136,7 @@ def _define_func(
         len(module_bytes),
         name_bytes,
         len(name_bytes),
-        ctypes.cast(ty.ptr(), ctypes.c_void_p).value,
+        ctypes.cast(prepared.functype.ptr(), ctypes.c_void_p).value,
         prepared.thunk_address,
         handle,
         lifetimes.FINALIZER_ADDRESS,
