@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import wasmtime
 
 from . import ffi, lifetimes
-from .backends import template_for
+from .backends import bind
 from .plan import Plan, callback_plan
 from .runtime import CallbackFailure, WasmtimeCallbackFailure
 from .signature import Signature, callable_name, infer, signature_of_functype
@@ -64,9 +64,8 @@ class _Prepared:
         else:
             signature, name = infer(callback, functype, access_caller)
         plan = callback_plan(signature, flavour)
-        template, skipped = template_for(plan, dynamic_code, backend)
         failure = (WasmtimeCallbackFailure if flavour == "wasmtime" else CallbackFailure)(plan, name)
-        trampoline = template.bind({"callback": callback, "fail": failure})
+        template, trampoline, skipped = bind(plan, {"callback": callback, "fail": failure}, dynamic_code, backend)
         thunk = ffi.UncheckedCallback(trampoline)
         # wasmtime gets wasmjit's own FuncType for this engine, never the
         # caller's: a wasm_functype_t is bound to the first engine that uses

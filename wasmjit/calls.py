@@ -24,7 +24,7 @@ import wasmtime
 from typing_extensions import get_args, get_origin
 
 from . import ffi
-from .backends import Template, template_for
+from .backends import bind
 from .plan import Plan, call_plan
 from .runtime import CallFailure, check_store
 from .signature import Signature, _kind_of, _results_of, kinds_of_functype
@@ -119,13 +119,18 @@ def specialise(
     if signature is not None:
         _check_declared(signature, sig)
     plan = call_plan(sig, flavour)
-    template, _skipped = template_for(plan, dynamic_code, backend)
     context = int(ctypes.cast(store._context(), ctypes.c_void_p).value or 0)
-    return _bind(store, func, plan, template, context, name or "wasm function"), len(params)
+    return _bind(store, func, plan, dynamic_code, backend, context, name or "wasm function"), len(params)
 
 
 def _bind(
-    store: wasmtime.Store, func: wasmtime.Func, plan: Plan, template: Template, context: int, name: str
+    store: wasmtime.Store,
+    func: wasmtime.Func,
+    plan: Plan,
+    dynamic_code: Optional[bool],
+    backend: Optional[str],
+    context: int,
+    name: str,
 ) -> TypedFunc:
     slots = plan.slots
     trap_offset = slots * ffi.SLOT_SIZE
@@ -136,7 +141,8 @@ def _bind(
         failure.follow_wasmtime(store)
     # The call's arguments are pre-built ctypes objects: ctypes passes them
     # through unconverted (see ffi.func_call_unchecked_prebuilt).
-    function = template.bind(
+    template, function, _skipped = bind(
+        plan,
         {
             "store": store,
             "buffer": buffer,
@@ -147,7 +153,9 @@ def _bind(
             "trap_address": ctypes.c_void_p(buffer_address + trap_offset),
             "fail": failure.fail,
             "encode_exact": failure.encode_exact,
-        }
+        },
+        dynamic_code,
+        backend,
     )
     function.backend = template.backend  # type: ignore[attr-defined]
     function.signature = plan.signature  # type: ignore[attr-defined]

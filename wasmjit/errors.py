@@ -7,9 +7,16 @@ exception back (:func:`take_pending`) and re-raises the very same object.
 
 wasmtime-py has the same idea with one process-wide ``LAST_EXCEPTION``.
 wasmjit honours it (a stock ``wasmtime.Func`` callback parks its exception
-there) and teaches wasmtime-py's own ``maybe_raise_last_exn`` to look in
-wasmjit's per-thread slot first, so an exception from a wasmjit callback is
-re-raised even when the outermost call is wasmtime-py's ``Func.__call__``.
+there), and replaces two private helpers of wasmtime-py when it is imported
+so that its own calls into wasm (``Func.__call__``, ``Instance``,
+``Linker.instantiate``, ``InstancePre.instantiate``) re-raise exceptions
+from wasmjit callbacks too:
+
+* ``maybe_raise_last_exn`` looks in wasmjit's per-thread slot first;
+* ``enter_wasm``, a generator-based context manager in wasmtime-py, becomes
+  the equivalent class :class:`EnterWasm`: raising a parked
+  ``StopIteration`` inside a generator would turn it into ``RuntimeError``
+  (PEP 479) instead of re-raising the same object.
 """
 
 from __future__ import annotations
@@ -91,9 +98,45 @@ def error_from_address(address: int) -> wasmtime.WasmtimeError:
 
 
 def _maybe_raise_last_exn() -> None:
-    # Installed as wasmtime-py's ``maybe_raise_last_exn``: its ``enter_wasm``
-    # calls it after every trap or error.
+    # Installed as wasmtime-py's ``maybe_raise_last_exn``.
     raise_pending()
 
 
-_wasmtime_func.maybe_raise_last_exn = _maybe_raise_last_exn
+class EnterWasm:
+    """wasmtime-py's ``enter_wasm(store)``, as a class.
+
+    Yields the trap out-pointer for a call into wasm; afterwards raises the
+    parked exception if there is one, else the trap.  A ``WasmtimeError``
+    raised by the body also gives way to a parked exception.
+    """
+
+    __slots__ = ("_trap",)
+
+    def __init__(self, store: object = None) -> None:
+        self._trap = ctypes.POINTER(wasmtime._ffi.wasm_trap_t)()
+
+    def __enter__(self) -> object:
+        return ctypes.byref(self._trap)
+
+    def __exit__(self, exc_type: object, exc: Optional[BaseException], tb: object) -> None:
+        if exc is None:
+            if self._trap:
+                trap = wasmtime.Trap._from_ptr(self._trap)
+                raise_pending()
+                raise trap
+        elif isinstance(exc, wasmtime.WasmtimeError):
+            raise_pending()
+
+
+def _bridge_wasmtime_py() -> None:
+    import wasmtime._instance
+    import wasmtime._instance_pre
+    import wasmtime._linker
+
+    _wasmtime_func.maybe_raise_last_exn = _maybe_raise_last_exn
+    for module in (_wasmtime_func, wasmtime._instance, wasmtime._linker, wasmtime._instance_pre):
+        if hasattr(module, "enter_wasm"):
+            module.enter_wasm = EnterWasm  # type: ignore[attr-defined]
+
+
+_bridge_wasmtime_py()

@@ -380,7 +380,8 @@ class Plan:
         encoded = list(results)
         for index, conv in self.encoders:
             target = f"e{index}"
-            body.append(Assign((target,), Call(conv, (Name("ctx"), encoded[index], keep))))
+            context: Expr = Name("ctx") if self.needs_context else Literal(None)
+            body.append(Assign((target,), Call(conv, (context, encoded[index], keep))))
             encoded[index] = Name(target)
         if results:
             body.append(Do(Call("encode", (Name("MEMORY"), Name("raw"), *tuple(encoded)))))

@@ -15,12 +15,12 @@ import typing
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import wasmtime
 from typing_extensions import get_args, get_origin
 
-from .values import Kind
+from .values import V128_UNSUPPORTED, Kind
 
 __all__ = ["Signature", "infer", "kinds_of_functype", "signature_of_functype"]
 
@@ -105,6 +105,8 @@ def _kind_of(annotation: Any, what: str) -> Kind:
     """The wasm kind an annotation names, or a ``TypeError`` saying why not."""
     for meta in getattr(annotation, "__metadata__", ()):
         if isinstance(meta, Kind):
+            if meta is Kind.V128:
+                raise TypeError(f"{what} is a v128: {V128_UNSUPPORTED}")
             return meta
     if annotation in _PLAIN:
         return _PLAIN[annotation]
@@ -146,11 +148,12 @@ class _Shape:
 
     name: str
     positional: Tuple[Tuple[str, Any], ...]  # (name, annotation or _EMPTY)
+    required: int  # positional parameters without a default
     has_varargs: bool
     returns: Any  # annotation or _EMPTY
 
 
-_SHAPES: "OrderedDict[Any, Tuple[_Shape, Any]]" = OrderedDict()
+_SHAPES: "OrderedDict[Any, Tuple[_Shape, Any, Dict[str, Any]]]" = OrderedDict()
 _SHAPES_MAX = 1024
 
 
@@ -162,12 +165,13 @@ def _shape_of(callback: Callable[..., Any]) -> _Shape:
     if code is not None and isinstance(annotations, dict):
         key = (code, id(annotations), callback is not target)
         hit = _SHAPES.get(key)
-        if hit is not None and hit[1] is annotations:
+        if hit is not None and hit[1] is annotations and hit[2] == annotations:
             _SHAPES.move_to_end(key)
             return hit[0]
     shape = _compute_shape(callback)
     if key is not None:
-        _SHAPES[key] = (shape, annotations)  # holds the dict, so its id is not reused
+        # Holds the dict (so its id is not reused) and a copy (an in-place edit is a miss).
+        _SHAPES[key] = (shape, annotations, dict(annotations))  # type: ignore[arg-type]
         if len(_SHAPES) > _SHAPES_MAX:
             _SHAPES.popitem(last=False)
     return shape
@@ -186,19 +190,22 @@ def _compute_shape(callback: Callable[..., Any]) -> _Shape:
         raise TypeError(f"cannot resolve the annotations of {name}: {exc}") from None
     except (ValueError, TypeError):
         # Builtins and some C callables have no introspectable signature.
-        return _Shape(name, (), True, _EMPTY)
+        return _Shape(name, (), 0, True, _EMPTY)
     positional = []
+    required = 0
     has_varargs = False
     for param in sig.parameters.values():
         if param.kind in _POSITIONAL:
             positional.append((param.name, param.annotation))
+            if param.default is _EMPTY:
+                required = len(positional)
         elif param.kind is inspect.Parameter.VAR_POSITIONAL:
             has_varargs = True
         elif param.kind is inspect.Parameter.KEYWORD_ONLY and param.default is _EMPTY:
             raise TypeError(
                 f"{name} has a required keyword-only parameter {param.name!r}; wasm passes only positional values"
             )
-    return _Shape(name, tuple(positional), has_varargs, sig.return_annotation)
+    return _Shape(name, tuple(positional), required, has_varargs, sig.return_annotation)
 
 
 def infer(
@@ -216,17 +223,20 @@ def infer(
     shape = _shape_of(callback)
     name = shape.name
     positional = list(shape.positional)
+    required = shape.required
 
     wants_caller = False
     if positional and _is_caller(positional[0][1]):
         wants_caller = True
         positional.pop(0)
+        required = max(required - 1, 0)
     if access_caller is not None:
         if access_caller is False and wants_caller:
             raise TypeError(f"{name} annotates its first parameter as Caller but access_caller=False")
         if access_caller and not wants_caller:
             if positional and positional[0][1] is _EMPTY:
                 positional.pop(0)
+                required = max(required - 1, 0)
             elif positional and not shape.has_varargs:
                 raise TypeError(f"access_caller=True but the first parameter of {name} is not a Caller")
             wants_caller = True
@@ -248,8 +258,10 @@ def infer(
         return Signature(tuple(params), results, wants_caller, as_tuple or len(results) > 1), name
 
     params_t, results_t = kinds_of_functype(functype)
-    if not shape.has_varargs and len(positional) != len(params_t):
-        raise TypeError(f"{name} takes {len(positional)} wasm parameter(s) but the FuncType has {len(params_t)}")
+    # wasm fills the first len(params_t) positional parameters; any others must have defaults.
+    if not shape.has_varargs and not required <= len(params_t) <= len(positional):
+        takes = str(len(positional)) if required == len(positional) else f"{required} to {len(positional)}"
+        raise TypeError(f"{name} takes {takes} wasm parameter(s) but the FuncType has {len(params_t)}")
     for index, (pname, annotation) in enumerate(positional[: len(params_t)]):
         if annotation is _EMPTY:
             continue

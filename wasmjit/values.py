@@ -81,6 +81,8 @@ class Kind(enum.Enum):
 
     def valtype(self) -> wasmtime.ValType:
         """A new ``wasmtime.ValType`` for this kind."""
+        if self is Kind.V128:
+            raise TypeError(V128_UNSUPPORTED)
         ptr = wasmtime._ffi.wasm_valtype_new(ctypes.c_uint8(self.wasm_code))
         return wasmtime.ValType._from_ptr(ptr, None)
 
@@ -100,6 +102,14 @@ class Kind(enum.Enum):
 
 
 _BY_CODE = {kind.wasm_code: kind for kind in Kind}
+
+#: Why v128 is refused: wasmtime 50's C API aborts the process in
+#: ``wasm_valtype_new`` and ``wasm_valtype_kind`` for v128 ("unexpected value
+#: type kind"), so no function type with a v128 can be built or read.
+V128_UNSUPPORTED = (
+    "v128 values cannot cross the boundary on wasmtime 50: its C API cannot describe a v128 value type "
+    "(wasm_valtype_new/wasm_valtype_kind abort the process), so no host function or typed call can use one"
+)
 _DECODERS = {Kind.FUNCREF: "funcref_from_raw", Kind.EXTERNREF: "externref_from_raw"}
 _ENCODERS = {
     Kind.FUNCREF: "funcref_to_raw",

@@ -35,6 +35,7 @@ __all__ = [
     "Template",
     "probe",
     "template_for",
+    "bind",
     "set_dynamic_code",
     "get_dynamic_code",
     "generation_count",
@@ -208,3 +209,23 @@ def template_for(
             skipped[backend] = reason
     details = "; ".join(f"{name}: {why}" for name, why in skipped.items())
     raise DynamicCodeUnavailable(f"dynamic_code=True, but no code generator is usable here ({details})")
+
+
+def bind(
+    plan: Plan, values: Dict[str, Any], dynamic_code: Optional[bool] = None, backend: Optional[str] = None
+) -> Tuple[Template, Callable[..., Any], Dict[str, str]]:
+    """Choose a template for ``plan`` and bind ``values`` into a trampoline.
+
+    Binding a bytecode template creates a code object; an audit hook added
+    after the template was built can refuse that.  Unless ``backend=`` names
+    one backend, such a refusal moves on to the next backend, like a failed
+    generation does.
+    """
+    while True:
+        template, skipped = template_for(plan, dynamic_code, backend)
+        try:
+            return template, template.bind(values), skipped
+        except Exception as exc:
+            if backend is not None:
+                raise
+            _failures[(plan, template.backend)] = f"binding failed ({type(exc).__name__}: {exc})"
