@@ -28,7 +28,7 @@ from .backends import bind
 from .plan import Plan, call_plan
 from .runtime import CallFailure, check_store
 from .signature import Signature, _kind_of, _results_of, kinds_of_functype
-from .values import store_id_of_context
+from .values import Kind, store_id_of_context
 
 __all__ = ["typed", "TypedFunc"]
 
@@ -56,7 +56,10 @@ def _check_declared(declared: Any, signature: Signature) -> None:
     """``declared`` is a ``Callable[[...], ...]`` type; it must match ``signature``."""
     if get_origin(declared) not in (typing.Callable, collections.abc.Callable):
         raise TypeError(f"signature= expects a Callable[[...], ...] type, got {declared!r}")
-    params, returns = get_args(declared)
+    args = get_args(declared)
+    if len(args) != 2:
+        raise TypeError(f"signature= must list its parameter and result types, got {declared!r}")
+    params, returns = args
     if params is Ellipsis:
         raise TypeError("signature= must list its parameter types, not Callable[..., ...]")
     kinds = tuple(_kind_of(p, f"parameter {i} of signature=") for i, p in enumerate(params))
@@ -115,6 +118,8 @@ def specialise(
     if func._func.store_id != store_id(store):
         raise ValueError("this wasmtime.Func belongs to another store")
     params, results = kinds_of_functype(func.type(store))
+    if flavour == "wasmtime" and Kind.V128 in params + results:
+        raise TypeError("v128 is not a wasmtime-py value type")
     sig = Signature(params, results, False, len(results) > 1)
     if signature is not None:
         _check_declared(signature, sig)

@@ -29,6 +29,7 @@ import wasmtime
 
 from . import ffi, lifetimes
 from .errors import error_from_address
+from .values import Kind
 
 __all__ = ["install", "uninstall", "installed", "CALLERS_PER_STORE"]
 
@@ -77,7 +78,12 @@ def uninstall() -> None:
 
 def _prepare(engine: wasmtime.Engine, ty: wasmtime.FuncType, func: Callable[..., Any], access_caller: bool) -> Any:
     from .callbacks import _Prepared
+    from .signature import kinds_of_functype
 
+    params, results = kinds_of_functype(ty)
+    if Kind.V128 in params + results:
+        # wasmtime-py has no v128 values; its own path keeps its behaviour.
+        raise TypeError("v128 is not a wasmtime-py value type")
     return _Prepared(engine, func, ty, access_caller, None, None, flavour="wasmtime")
 
 

@@ -115,6 +115,21 @@ externref_unroot = _declare("wasmtime_externref_unroot", None, c_void_p)
 externref_from_raw = _declare("wasmtime_externref_from_raw", None, c_void_p, c_uint32, c_void_p)
 externref_to_raw = _declare("wasmtime_externref_to_raw", c_uint32, c_void_p, c_void_p)
 
+# Types ----------------------------------------------------------------------
+#
+# wasm_valtype_kind and wasm_valtype_new abort the process for v128 (and for
+# typed references) in wasmtime's C API; wasmjit never calls them on a type
+# it has not identified.  It builds types with wasm_valtype_new (numbers and
+# the two nullable references) or wasmtime_wasm_valtype_v128, and identifies
+# a type by wasmtime_wasm_valtype_equal against one of each.
+
+valtype_new = _declare("wasm_valtype_new", c_void_p, ctypes.c_uint8)
+valtype_v128 = _declare("wasmtime_wasm_valtype_v128", c_void_p)
+valtype_equal = _declare("wasmtime_wasm_valtype_equal", c_bool, c_void_p, c_void_p)
+valtype_vec_new_uninitialized = _declare("wasm_valtype_vec_new_uninitialized", None, c_void_p, c_size_t)
+functype_new = _declare("wasm_functype_new", c_void_p, c_void_p, c_void_p)
+ValTypeVec = _wasmtime_ffi.wasm_valtype_vec_t
+
 # Traps ----------------------------------------------------------------------
 
 trap_new = _declare("wasmtime_trap_new", c_void_p, c_char_p, c_size_t)

@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import wasmtime
 from typing_extensions import get_args, get_origin
 
-from .values import V128_UNSUPPORTED, Kind
+from .values import Kind, new_functype
 
 __all__ = ["Signature", "infer", "kinds_of_functype", "signature_of_functype"]
 
@@ -55,7 +55,7 @@ class Signature:
 
     def functype(self) -> wasmtime.FuncType:
         """A new ``wasmtime.FuncType`` for this signature."""
-        return wasmtime.FuncType([k.valtype() for k in self.params], [k.valtype() for k in self.results])
+        return new_functype(self.params, self.results)
 
 
 _PLAIN = {int: Kind.I32, float: Kind.F64, bool: Kind.I32}
@@ -105,8 +105,6 @@ def _kind_of(annotation: Any, what: str) -> Kind:
     """The wasm kind an annotation names, or a ``TypeError`` saying why not."""
     for meta in getattr(annotation, "__metadata__", ()):
         if isinstance(meta, Kind):
-            if meta is Kind.V128:
-                raise TypeError(f"{what} is a v128: {V128_UNSUPPORTED}")
             return meta
     if annotation in _PLAIN:
         return _PLAIN[annotation]

@@ -79,20 +79,32 @@ class Kind(enum.Enum):
         """Whether converting this kind needs the store's context."""
         return self in (Kind.FUNCREF, Kind.EXTERNREF)
 
+    def new_raw_valtype(self) -> int:
+        """The address of a new ``wasm_valtype_t`` of this kind (the caller owns it)."""
+        address = ffi.valtype_v128() if self is Kind.V128 else ffi.valtype_new(self.wasm_code)
+        if not address:
+            raise MemoryError("wasmtime could not allocate a value type")
+        return int(address)
+
     def valtype(self) -> wasmtime.ValType:
-        """A new ``wasmtime.ValType`` for this kind."""
-        if self is Kind.V128:
-            raise TypeError(V128_UNSUPPORTED)
-        ptr = wasmtime._ffi.wasm_valtype_new(ctypes.c_uint8(self.wasm_code))
-        return wasmtime.ValType._from_ptr(ptr, None)
+        """A new ``wasmtime.ValType`` for this kind.
+
+        (wasmtime-py's own ``ValType`` methods call ``wasm_valtype_kind``,
+        which aborts for v128: compare and print kinds, not v128 ValTypes.)
+        """
+        return wasmtime.ValType._from_ptr(_as_valtype_pointer(self.new_raw_valtype()), None)
 
     @classmethod
     def of_valtype(cls, ty: wasmtime.ValType) -> "Kind":
-        code = wasmtime._ffi.wasm_valtype_kind(ty.ptr())
-        try:
-            return _BY_CODE[int(code)]
-        except KeyError:
-            raise TypeError(f"wasmjit does not support the wasm value type {ty}") from None
+        """The kind of ``ty``, found without ``wasm_valtype_kind`` (which aborts on v128)."""
+        address = ctypes.cast(ty.ptr(), ctypes.c_void_p).value
+        for kind, candidate in _candidates():
+            if ffi.valtype_equal(address, candidate):
+                return kind
+        raise TypeError(
+            "this function uses a wasm value type wasmjit does not support "
+            "(it supports i32, i64, f32, f64, v128, externref and funcref; typed references are not)"
+        )
 
     def __repr__(self) -> str:
         return f"Kind.{self.name}"
@@ -101,15 +113,37 @@ class Kind(enum.Enum):
         return self.label
 
 
-_BY_CODE = {kind.wasm_code: kind for kind in Kind}
+_ValTypePointer = ctypes.POINTER(wasmtime._ffi.wasm_valtype_t)
+_CANDIDATES: "list[tuple[Kind, int]]" = []
 
-#: Why v128 is refused: wasmtime 50's C API aborts the process in
-#: ``wasm_valtype_new`` and ``wasm_valtype_kind`` for v128 ("unexpected value
-#: type kind"), so no function type with a v128 can be built or read.
-V128_UNSUPPORTED = (
-    "v128 values cannot cross the boundary on wasmtime 50: its C API cannot describe a v128 value type "
-    "(wasm_valtype_new/wasm_valtype_kind abort the process), so no host function or typed call can use one"
-)
+
+def _as_valtype_pointer(address: int) -> Any:
+    return ctypes.cast(address, _ValTypePointer)
+
+
+def _candidates() -> "list[tuple[Kind, int]]":
+    # One value type of each kind, kept for the life of the process.
+    if not _CANDIDATES:
+        _CANDIDATES.extend((kind, kind.new_raw_valtype()) for kind in Kind)
+    return _CANDIDATES
+
+
+def new_functype(params: "tuple[Kind, ...]", results: "tuple[Kind, ...]") -> wasmtime.FuncType:
+    """A new ``wasmtime.FuncType`` (wasmtime-py's constructor cannot make v128 ones)."""
+    vectors = []
+    for kinds in (params, results):
+        vector = ffi.ValTypeVec()
+        ffi.valtype_vec_new_uninitialized(ctypes.addressof(vector), len(kinds))
+        for index, kind in enumerate(kinds):
+            vector.data[index] = _as_valtype_pointer(kind.new_raw_valtype())
+        vectors.append(vector)
+    address = ffi.functype_new(ctypes.addressof(vectors[0]), ctypes.addressof(vectors[1]))
+    if not address:
+        raise MemoryError("wasmtime could not allocate a function type")
+    pointer = ctypes.cast(address, ctypes.POINTER(wasmtime._ffi.wasm_functype_t))
+    return wasmtime.FuncType._from_ptr(pointer, None)
+
+
 _DECODERS = {Kind.FUNCREF: "funcref_from_raw", Kind.EXTERNREF: "externref_from_raw"}
 _ENCODERS = {
     Kind.FUNCREF: "funcref_to_raw",
@@ -193,7 +227,10 @@ def externref_to_raw(context: int, value: Any, keep: "List[Any]") -> int:
 def release(keep: "List[Any]") -> None:
     """Unroot the externrefs an encoder created."""
     while keep:
-        ffi.externref_unroot(ctypes.addressof(keep.pop()))
+        # Hold the struct while wasmtime reads it: the address of a
+        # temporary would point into freed memory by the time of the call.
+        ref = keep.pop()
+        ffi.externref_unroot(ctypes.addressof(ref))
 
 
 def v128_to_raw(context: int, value: Any, keep: "List[Any]") -> bytes:
