@@ -60,6 +60,7 @@ MARKER_KINDS = [
     (i64, Kind.I64),
     (f32, Kind.F32),
     (f64, Kind.F64),
+    (v128, Kind.V128),
     (funcref, Kind.FUNCREF),
     (externref, Kind.EXTERNREF),
     (wasmtime.Func, Kind.FUNCREF),

@@ -1,13 +1,12 @@
-"""v128 is refused cleanly: wasmtime 50's C API cannot describe a v128 type.
+"""v128 parameters and results of wasmjit callbacks, on every backend.
 
-``wasm_valtype_new(WASM_V128)`` and ``wasm_valtype_kind`` on a v128 type
-abort the process inside wasmtime ("unexpected value type kind"), for
-wasmtime-py as for wasmjit.  wasmjit therefore refuses the ``v128`` marker
-with a ``TypeError`` that says why, before anything reaches the C API.  The
-abort itself is shown in a subprocess so that the reason stays documented
-by a test: if a future wasmtime can describe v128, that test fails and v128
-support (already planned: ``Kind.V128``, 16-byte ``struct`` slots) can be
-switched on.
+wasmtime-py's own ``ValType``/``FuncType`` cannot describe v128 (its C API's
+``wasm_valtype_kind`` and ``wasm_valtype_new`` abort the process on it), so
+wasmjit builds and identifies v128 types itself (``wasmtime_wasm_valtype_v128``
+and ``wasmtime_wasm_valtype_equal``).  Values are checked through wasm code:
+the exports take and return i64 lane pairs and build or split the vector
+with ``i64x2.splat`` / ``replace_lane`` / ``extract_lane``
+(``wasm_helpers.forwarding_wat``).
 """
 
 from __future__ import annotations
@@ -18,60 +17,117 @@ import textwrap
 
 import pytest
 import wasmtime
+from wasm_helpers import forwarding_wat, instantiate, lanes_of_v128, v128_from_lanes
 
 import wasmjit
-from wasmjit import Kind, i32, v128
+from wasmjit import Kind, i32, i64, v128
 
 BACKENDS = ("bytecode", "source", "reflect")
+EDGES = [bytes(16), b"\xff" * 16, bytes(range(16)), b"\x80" + bytes(15), bytes(15) + b"\x80"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_v128_parameter_is_refused_with_the_reason(backend: str) -> None:
+def test_v128_parameter(backend: str) -> None:
     store = wasmtime.Store()
+    seen = []
 
-    def cb(x: v128) -> i32:
-        return 0
+    def cb(x: v128) -> i64:
+        seen.append(x)
+        low, high = lanes_of_v128(x)
+        return (low ^ high) & 0x7FFFFFFFFFFFFFFF
 
-    with pytest.raises(TypeError, match="v128 values cannot cross the boundary on wasmtime 50"):
-        wasmjit.Function.from_callback(store, cb, backend=backend)
+    host = wasmjit.Function.from_callback(store, cb, backend=backend)
+    assert host.backend == backend
+    run = instantiate(store, forwarding_wat(["v128"], ["i64"]), [host])["run"]
+    for vector in EDGES:
+        low, high = lanes_of_v128(vector)
+        assert run(store, low, high) == (low ^ high) & 0x7FFFFFFFFFFFFFFF
+        assert seen[-1] == vector and type(seen[-1]) is bytes
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_v128_result_is_refused_with_the_reason(backend: str) -> None:
+def test_v128_result_accepts_bytes_like_of_16(backend: str) -> None:
+    store = wasmtime.Store()
+    queue: list = []
+
+    def cb() -> v128:
+        return queue.pop(0)
+
+    host = wasmjit.Function.from_callback(store, cb, backend=backend)
+    run = instantiate(store, forwarding_wat([], ["v128"]), [host])["run"]
+    for value in (bytes(range(16, 32)), bytearray(b"\x80" * 16), memoryview(b"\x01" * 16)):
+        queue.append(value)
+        low, high = run(store)
+        assert v128_from_lanes(low, high) == bytes(value)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    ("bad", "error"), [(b"short", ValueError), (bytes(17), ValueError), (16, TypeError), (None, TypeError)]
+)
+def test_v128_result_of_the_wrong_size_or_kind(backend: str, bad: object, error: type) -> None:
     store = wasmtime.Store()
 
     def cb() -> v128:
-        return bytes(16)
+        return bad  # type: ignore[return-value]
 
-    with pytest.raises(TypeError, match="cannot describe a v128 value type"):
-        wasmjit.Function.from_callback(store, cb, backend=backend)
-
-
-def test_v128_in_a_result_tuple_is_refused() -> None:
-    def cb() -> tuple[i32, v128]:
-        return 0, bytes(16)
-
-    with pytest.raises(TypeError, match="v128"):
-        wasmjit.Function.from_callback(wasmtime.Store(), cb)
+    host = wasmjit.Function.from_callback(store, cb, backend=backend)
+    run = instantiate(store, forwarding_wat([], ["v128"]), [host])["run"]
+    with pytest.raises(error, match="result 0 of"):
+        run(store)
 
 
-def test_v128_valtype_is_refused_before_the_c_api() -> None:
-    with pytest.raises(TypeError, match="v128"):
-        Kind.V128.valtype()
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_v128_mixed_with_other_kinds(backend: str) -> None:
+    store = wasmtime.Store()
+
+    def cb(a: i32, x: v128, b: i64) -> tuple[v128, i32]:
+        return bytes(reversed(x)), a + 1
+
+    host = wasmjit.Function.from_callback(store, cb, backend=backend)
+    run = instantiate(store, forwarding_wat(["i32", "v128", "i64"], ["v128", "i32"]), [host])["run"]
+    vector = bytes(range(16))
+    low, high = lanes_of_v128(vector)
+    got_low, got_high, a = run(store, 41, low, high, 5)
+    assert v128_from_lanes(got_low, got_high) == bytes(reversed(vector))
+    assert a == 42
 
 
-def test_wasmtime_c_api_aborts_on_v128_types() -> None:
-    # The upstream limitation this refusal exists for, in a process of its own.
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_v128_type_from_a_module_import(backend: str) -> None:
+    store = wasmtime.Store()
+    wat = forwarding_wat(["v128"], ["v128"])
+    module = wasmtime.Module(store.engine, wat)
+    ty = module.imports[0].type
+    host = wasmjit.Function.from_callback(store, lambda x: x, type=ty, backend=backend)
+    assert host.signature.params == (Kind.V128,)
+    exports = wasmtime.Instance(store, module, [host]).exports(store)
+    assert exports["run"](store, -1, 7) == [-1, 7]
+
+
+def test_v128_through_a_typed_outer_call() -> None:
+    store = wasmtime.Store()
+
+    def cb(x: v128) -> v128:
+        return x[8:] + x[:8]
+
+    host = wasmjit.Function.from_callback(store, cb)
+    assert wasmjit.typed(store, host)(bytes(range(16))) == bytes(range(8, 16)) + bytes(range(8))
+
+
+def test_typed_references_are_a_type_error_not_an_abort() -> None:
+    # wasm_valtype_kind aborts on typed references too; wasmjit must refuse them cleanly.
     script = textwrap.dedent(
         """
-        import ctypes
-        from wasmtime import _ffi
-        _ffi.wasm_valtype_new(ctypes.c_uint8(4))  # WASM_V128
-        print("survived")
+        import wasmtime, wasmjit
+        store = wasmtime.Store()
+        module = wasmtime.Module(store.engine, '(module (import "" "f" (func (param (ref func)))))')
+        try:
+            wasmjit.Function.from_callback(store, lambda f: None, type=module.imports[0].type)
+        except TypeError as exc:
+            print("TypeError:", exc)
         """
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert run.returncode != 0 and "survived" not in run.stdout, (
-        "wasmtime's C API can now describe v128: enable Kind.V128 in wasmjit.values and signature"
-    )
-    assert "unexpected value type kind" in run.stderr
+    assert run.returncode == 0, run.stderr
+    assert "TypeError: this function uses a wasm value type wasmjit does not support" in run.stdout

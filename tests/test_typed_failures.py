@@ -1,0 +1,742 @@
+"""Typed calls when things go wrong: traps, host exceptions, nesting, re-entrancy,
+threads and misuse.
+
+Traps must match stock wasmtime-py exactly (message, code, frames); an
+exception raised by a host callback must come back as the very same object,
+through any depth of nesting; misuse raises, it never crashes the process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import traceback
+from typing import Any, Callable, Dict, List, Tuple
+
+import pytest
+import wasmtime
+import wasmtime._func as wasmtime_func
+
+import wasmjit
+from wasmjit import errors as wasmjit_errors
+from wasmjit import i32, i64
+
+BACKENDS = ("bytecode", "source", "reflect")
+HOSTS = ("wasmjit", "stock")
+
+ENGINE = wasmtime.Engine()
+_MODULES: Dict[Tuple[int, str], wasmtime.Module] = {}
+
+
+def instantiate(wat: str, imports: Any = (), store: Any = None) -> Tuple[wasmtime.Store, Any]:
+    if store is None:
+        store = wasmtime.Store(ENGINE)
+    key = (id(store.engine), wat)
+    module = _MODULES.get(key)
+    if module is None:
+        module = _MODULES[key] = wasmtime.Module(store.engine, wat)
+    instance = wasmtime.Instance(store, module, list(imports))
+    return store, instance.exports(store)
+
+
+def make(store: wasmtime.Store, func: Any, backend: str, **kwargs: Any) -> Any:
+    if backend == "reflect":
+        kwargs.setdefault("dynamic_code", False)
+    typed = wasmjit.typed(store, func, backend=backend, **kwargs)
+    assert typed.backend == backend
+    return typed
+
+
+VT = {"i32": wasmtime.ValType.i32, "i64": wasmtime.ValType.i64, "f64": wasmtime.ValType.f64}
+
+
+def host(store: wasmtime.Store, kind: str, callback: Callable[..., Any], params: str, results: str) -> wasmtime.Func:
+    """A host function of the given wasm type: a wasmjit.Function or a stock wasmtime.Func."""
+    ty = wasmtime.FuncType([VT[p]() for p in params.split()], [VT[r]() for r in results.split()])
+    if kind == "wasmjit":
+        return wasmjit.Function.from_callback(store, callback, type=ty)
+    return wasmtime.Func(store, ty, callback)
+
+
+def assert_no_pending_exception() -> None:
+    assert wasmtime_func.LAST_EXCEPTION is None
+    assert wasmjit_errors.take_pending() is None
+
+
+@pytest.fixture(autouse=True)
+def _clean_exception_slots() -> Any:
+    wasmtime_func.LAST_EXCEPTION = None
+    wasmjit_errors.take_pending()
+    yield
+    # Whatever a test did, nothing may stay parked afterwards.
+    leftover = wasmtime_func.LAST_EXCEPTION
+    wasmtime_func.LAST_EXCEPTION = None
+    pending = wasmjit_errors.take_pending()
+    assert leftover is None and pending is None, (leftover, pending)
+
+
+# 5. Traps ------------------------------------------------------------------------------
+
+TRAPS = """
+(module
+  (memory 1)
+  (type $un (func (param i32) (result i32)))
+  (table $t 2 funcref)
+  (elem (i32.const 0) $inc)
+  (func $inc (type $un) (i32.add (local.get 0) (i32.const 1)))
+  (func $boom (export "unreachable") unreachable)
+  (func $deeper (param i32) (result i32)
+    (if (i32.eqz (local.get 0)) (then unreachable))
+    (i32.add (i32.const 1) (call $deeper (i32.sub (local.get 0) (i32.const 1)))))
+  (func (export "deep") (param i32) (result i32) (call $deeper (local.get 0)))
+  (func (export "div_s") (param i32 i32) (result i32) (i32.div_s (local.get 0) (local.get 1)))
+  (func (export "rem_u64") (param i64 i64) (result i64) (i64.rem_u (local.get 0) (local.get 1)))
+  (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
+  (func (export "store64") (param i32 i64) (i64.store (local.get 0) (local.get 1)))
+  (func (export "trunc") (param f64) (result i32) (i32.trunc_f64_s (local.get 0)))
+  (func (export "indirect") (param i32 i32) (result i32)
+    (call_indirect $t (type $un) (local.get 1) (local.get 0)))
+  (func $rec (export "recurse") (param i32) (result i32)
+    (i32.add (i32.const 1) (call $rec (i32.add (local.get 0) (i32.const 1)))))
+  (func (export "multi_trap") (param i32) (result i32 i64 f64)
+    (i32.div_u (i32.const 1) (local.get 0)) (i64.const 2) (f64.const 3))
+)
+"""
+
+TRAP_CASES = [
+    ("unreachable", (), wasmtime.TrapCode.UNREACHABLE),
+    ("deep", (5,), wasmtime.TrapCode.UNREACHABLE),
+    ("div_s", (1, 0), wasmtime.TrapCode.INTEGER_DIVISION_BY_ZERO),
+    ("div_s", (-(2**31), -1), wasmtime.TrapCode.INTEGER_OVERFLOW),
+    ("rem_u64", (5, 0), wasmtime.TrapCode.INTEGER_DIVISION_BY_ZERO),
+    ("load", (65536,), wasmtime.TrapCode.MEMORY_OUT_OF_BOUNDS),
+    ("load", (0xFFFFFFFF,), wasmtime.TrapCode.MEMORY_OUT_OF_BOUNDS),
+    ("store64", (65533, 1), wasmtime.TrapCode.MEMORY_OUT_OF_BOUNDS),
+    ("trunc", (float("nan"),), wasmtime.TrapCode.BAD_CONVERSION_TO_INTEGER),
+    ("trunc", (1e10,), wasmtime.TrapCode.INTEGER_OVERFLOW),
+    ("indirect", (1, 0), wasmtime.TrapCode.INDIRECT_CALL_TO_NULL),
+    ("indirect", (5, 0), wasmtime.TrapCode.TABLE_OUT_OF_BOUNDS),
+    ("recurse", (0,), wasmtime.TrapCode.STACK_OVERFLOW),
+    ("multi_trap", (0,), wasmtime.TrapCode.INTEGER_DIVISION_BY_ZERO),
+]
+
+
+def frames_of(trap: wasmtime.Trap) -> List[Tuple[Any, ...]]:
+    return [(f.func_index, f.func_name, f.module_name, f.func_offset, f.module_offset) for f in trap.frames]
+
+
+def stock_trap(store: wasmtime.Store, func: wasmtime.Func, args: Tuple[Any, ...]) -> wasmtime.Trap:
+    with pytest.raises(wasmtime.Trap) as info:
+        func(store, *args)
+    return info.value
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(("export", "args", "code"), TRAP_CASES, ids=[f"{c[0]}{c[1]}" for c in TRAP_CASES])
+def test_traps_match_stock_calls(backend: str, export: str, args: Tuple[Any, ...], code: Any) -> None:
+    store, ex = instantiate(TRAPS)
+    typed = make(store, ex[export], backend)
+    expected = stock_trap(store, ex[export], args)
+    with pytest.raises(wasmtime.Trap) as info:
+        typed(*args)
+    trap = info.value
+    assert type(trap) is wasmtime.Trap
+    assert trap.trap_code == expected.trap_code == code
+    assert trap.message == expected.message
+    assert frames_of(trap) == frames_of(expected)
+    assert len(trap.frames) >= 1
+    assert_no_pending_exception()
+    # The store is fine afterwards, and so is the typed function.
+    assert make(store, ex["div_s"], backend)(7, 2) == 3
+    with pytest.raises(wasmtime.Trap):
+        typed(*args)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_trap_frames_name_the_functions(backend: str) -> None:
+    store, ex = instantiate(TRAPS)
+    deep = make(store, ex["deep"], backend)
+    with pytest.raises(wasmtime.Trap) as info:
+        deep(3)
+    names = [frame.func_name for frame in info.value.frames]
+    assert names[0] == "deeper"
+    assert names.count("deeper") == 4
+    assert deep.__name__  # still a usable function object afterwards
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_stack_overflow_is_a_trap_and_the_store_survives(backend: str) -> None:
+    store, ex = instantiate(TRAPS)
+    recurse = make(store, ex["recurse"], backend)
+    for _ in range(3):
+        with pytest.raises(wasmtime.Trap) as info:
+            recurse(0)
+        assert info.value.trap_code == wasmtime.TrapCode.STACK_OVERFLOW
+    assert make(store, ex["deep"], backend)
+    assert make(store, ex["div_s"], backend)(9, 3) == 3
+
+
+SPIN = '(module (func (export "spin") (loop $l (br $l))) (func (export "one") (result i32) (i32.const 1)))'
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_out_of_fuel_is_a_trap(backend: str) -> None:
+    config = wasmtime.Config()
+    config.consume_fuel = True
+    store = wasmtime.Store(wasmtime.Engine(config))
+    _, ex = instantiate(SPIN, store=store)
+    spin = make(store, ex["spin"], backend)
+    store.set_fuel(10_000)
+    expected = stock_trap(store, ex["spin"], ())
+    store.set_fuel(10_000)
+    with pytest.raises(wasmtime.Trap) as info:
+        spin()
+    assert info.value.trap_code == expected.trap_code == wasmtime.TrapCode.OUT_OF_FUEL
+    assert info.value.message == expected.message
+    store.set_fuel(10_000)
+    assert make(store, ex["one"], backend)() == 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_trap_from_a_host_function_called_directly(backend: str) -> None:
+    store = wasmtime.Store(ENGINE)
+    _, ex = instantiate(TRAPS, store=store)
+    inner = make(store, ex["unreachable"], backend)
+
+    def calls_trapping_wasm() -> None:
+        inner()
+
+    fn = wasmjit.Function.from_callback(store, calls_trapping_wasm)
+    typed = make(store, fn, backend)
+    with pytest.raises(wasmtime.Trap) as info:
+        typed()
+    assert info.value.trap_code == wasmtime.TrapCode.UNREACHABLE
+
+
+# 6. Host exceptions ---------------------------------------------------------------------
+
+CALLS_HOST = """
+(module
+  (import "" "h" (func $h (param i32) (result i32)))
+  (func (export "go") (param i32) (result i32) (i32.add (call $h (local.get 0)) (i32.const 1)))
+  (func (export "go_twice") (param i32) (result i32)
+    (i32.add (call $h (local.get 0)) (call $h (i32.sub (local.get 0) (i32.const 1)))))
+)
+"""
+
+
+class HostError(Exception):
+    pass
+
+
+class HostInterrupt(BaseException):
+    pass
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", HOSTS)
+@pytest.mark.parametrize("exc_type", [HostError, ValueError, HostInterrupt, KeyboardInterrupt])
+def test_host_exception_is_reraised_as_the_same_object(backend: str, kind: str, exc_type: type) -> None:
+    store = wasmtime.Store(ENGINE)
+    raised: List[BaseException] = []
+
+    def callback(x: int) -> int:
+        if x < 0:
+            error = exc_type(f"from host {x}")
+            raised.append(error)
+            raise error
+        return x * 10
+
+    h = host(store, kind, callback, "i32", "i32")
+    _, ex = instantiate(CALLS_HOST, [h], store)
+    go = make(store, ex["go"], backend)
+    assert go(4) == 41
+    for value in (-1, -2, -3):
+        with pytest.raises(exc_type) as info:
+            go(value)
+        assert info.value is raised[-1]
+        assert_no_pending_exception()
+        # ... and the next call is clean.
+        assert go(2) == 21
+    # The second of two host calls raising.
+    go_twice = make(store, ex["go_twice"], backend)
+    assert go_twice(5) == 90
+    with pytest.raises(exc_type) as info:
+        go_twice(0)
+    assert info.value is raised[-1]
+    assert str(info.value) == "from host -1"
+    # Typed on the host function itself, with no wasm in between.
+    direct = make(store, h, backend)
+    assert direct(3) == 30
+    with pytest.raises(exc_type) as info:
+        direct(-9)
+    assert info.value is raised[-1]
+    assert_no_pending_exception()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_host_exception_traceback_reaches_the_callback(backend: str) -> None:
+    store = wasmtime.Store(ENGINE)
+
+    def failing_callback(x: i32) -> i32:
+        raise HostError("deep down")
+
+    h = wasmjit.Function.from_callback(store, failing_callback)
+    _, ex = instantiate(CALLS_HOST, [h], store)
+    go = make(store, ex["go"], backend)
+    with pytest.raises(HostError) as info:
+        go(1)
+    names = [entry.name for entry in traceback.extract_tb(info.value.__traceback__)]
+    assert "failing_callback" in names
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_host_exception_caught_by_an_intermediate_host_does_not_leak(backend: str) -> None:
+    store = wasmtime.Store(ENGINE)
+    fns: Dict[str, Any] = {}
+
+    def inner(x: i32) -> i32:
+        raise HostError("inner")
+
+    def outer(x: i32) -> i32:
+        try:
+            fns["go_inner"](x)
+        except HostError:
+            return 1000 + x
+        raise AssertionError("not reached")
+
+    inner_h = wasmjit.Function.from_callback(store, inner)
+    outer_h = wasmjit.Function.from_callback(store, outer)
+    _, ex_inner = instantiate(CALLS_HOST, [inner_h], store)
+    _, ex_outer = instantiate(CALLS_HOST, [outer_h], store)
+    fns["go_inner"] = make(store, ex_inner["go"], backend)
+    go_outer = make(store, ex_outer["go"], backend)
+    assert go_outer(5) == 1006
+    assert_no_pending_exception()
+    assert go_outer(6) == 1007
+
+
+NEST = """
+(module
+  (import "" "h1" (func $h1 (param i32) (result i32)))
+  (import "" "h2" (func $h2 (param i32) (result i32)))
+  (import "" "h3" (func $h3 (param i32) (result i32)))
+  (func (export "w1") (param i32) (result i32) (i32.add (call $h1 (local.get 0)) (i32.const 1)))
+  (func (export "w2") (param i32) (result i32) (i32.add (call $h2 (local.get 0)) (i32.const 10)))
+  (func (export "w3") (param i32) (result i32) (i32.add (call $h3 (local.get 0)) (i32.const 100)))
+)
+"""
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    "kinds", [("wasmjit",) * 3, ("stock",) * 3, ("wasmjit", "stock", "wasmjit"), ("stock", "wasmjit", "stock")]
+)
+def test_nested_host_wasm_host_exception_reaches_the_outermost_call(backend: str, kinds: Tuple[str, ...]) -> None:
+    store = wasmtime.Store(ENGINE)
+    fns: Dict[str, Any] = {}
+    raised: List[BaseException] = []
+    depths: List[str] = []
+
+    def h1(x: int) -> int:
+        depths.append("h1")
+        return fns["w2"](x) * 2
+
+    def h2(x: int) -> int:
+        depths.append("h2")
+        return fns["w3"](x) * 3
+
+    def h3(x: int) -> int:
+        depths.append("h3")
+        if x < 0:
+            raised.append(HostError(x))
+            raise raised[-1]
+        return x + 1000
+
+    hosts = [host(store, kind, cb, "i32", "i32") for kind, cb in zip(kinds, (h1, h2, h3), strict=True)]
+    _, ex = instantiate(NEST, hosts, store)
+    w1, fns["w2"], fns["w3"] = (make(store, ex[name], backend) for name in ("w1", "w2", "w3"))
+
+    # Results are right at every depth.
+    assert fns["w3"](5) == 5 + 1000 + 100
+    assert fns["w2"](5) == (5 + 1000 + 100) * 3 + 10
+    assert w1(5) == ((5 + 1000 + 100) * 3 + 10) * 2 + 1
+    depths.clear()
+    with pytest.raises(HostError) as info:
+        w1(-7)
+    assert info.value is raised[-1]
+    assert depths == ["h1", "h2", "h3"]
+    assert_no_pending_exception()
+    # Everything still works, and a later failure is a new object.
+    assert w1(0) == ((1000 + 100) * 3 + 10) * 2 + 1
+    with pytest.raises(HostError) as again:
+        w1(-8)
+    assert again.value is raised[-1] and again.value is not info.value
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nested_trap_propagates_as_the_same_trap_object(backend: str) -> None:
+    store = wasmtime.Store(ENGINE)
+    _, traps = instantiate(TRAPS, store=store)
+    div = make(store, traps["div_s"], backend)
+    seen: List[BaseException] = []
+
+    def h(x: i32) -> i32:
+        try:
+            return div(x, 0)
+        except wasmtime.Trap as trap:
+            seen.append(trap)
+            raise
+
+    hf = wasmjit.Function.from_callback(store, h)
+    _, ex = instantiate(CALLS_HOST, [hf], store)
+    go = make(store, ex["go"], backend)
+    with pytest.raises(wasmtime.Trap) as info:
+        go(1)
+    assert info.value is seen[0]
+    assert info.value.trap_code == wasmtime.TrapCode.INTEGER_DIVISION_BY_ZERO
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_callback_returning_a_wrong_value_is_a_type_error_at_the_call(backend: str) -> None:
+    store = wasmtime.Store(ENGINE)
+
+    def bad(x: i32) -> i32:
+        return "not an int"  # type: ignore[return-value]
+
+    h = wasmjit.Function.from_callback(store, bad)
+    _, ex = instantiate(CALLS_HOST, [h], store)
+    go = make(store, ex["go"], backend)
+    with pytest.raises(TypeError):
+        go(1)
+    assert_no_pending_exception()
+
+
+# 7. Re-entrancy on the same TypedFunc ------------------------------------------------------
+
+REENTER = """
+(module
+  (import "" "h" (func $h (param i32) (result i32)))
+  (import "" "hm" (func $hm (param i32 f64) (result i32 f64 i64)))
+  (func (export "f") (param i32) (result i32)
+    (i32.add (i32.mul (call $h (local.get 0)) (i32.const 3)) (local.get 0)))
+  (func (export "g") (param i32 f64) (result i32 f64 i64)
+    (local i32 f64 i64)
+    (call $hm (local.get 0) (local.get 1))
+    (local.set 4) (local.set 3) (local.set 2)
+    (i32.add (local.get 2) (local.get 0))
+    (f64.add (local.get 3) (local.get 1))
+    (i64.add (local.get 4) (i64.extend_i32_s (local.get 0))))
+)
+"""
+
+
+def expected_f(n: int) -> int:
+    h = 7 if n == 0 else expected_f(n - 1) + 100 * n
+    return h * 3 + n
+
+
+def expected_g(n: int, x: float) -> Tuple[int, float, int]:
+    if n == 0:
+        inner = (1, 0.5, 2**40)
+    else:
+        a, b, c = expected_g(n - 1, x * 2)
+        inner = (a + 1, b * 2, c - 1)
+    return inner[0] + n, inner[1] + x, inner[2] + n
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", HOSTS)
+def test_reentrant_calls_of_the_same_typed_function(backend: str, kind: str) -> None:
+    store = wasmtime.Store(ENGINE)
+    fns: Dict[str, Any] = {}
+    levels: List[Tuple[int, Any]] = []
+
+    def h(n: int) -> int:
+        if n == 0:
+            return 7
+        inner = fns["f"](n - 1)  # the same TypedFunc, re-entered
+        levels.append((n - 1, inner))
+        return inner + 100 * n
+
+    def hm(n, x):  # type: ignore[no-untyped-def]  # the wasm type comes from type=
+        if n == 0:
+            return (1, 0.5, 2**40)
+        a, b, c = fns["g"](n - 1, x * 2)
+        levels.append((n - 1, (a, b, c)))
+        return (a + 1, b * 2, c - 1)
+
+    imports = [host(store, kind, h, "i32", "i32"), host(store, kind, hm, "i32 f64", "i32 f64 i64")]
+    _, ex = instantiate(REENTER, imports, store)
+    fns["f"] = make(store, ex["f"], backend)
+    fns["g"] = make(store, ex["g"], backend)
+    for depth in range(6):
+        levels.clear()
+        assert fns["f"](depth) == expected_f(depth)
+        assert sorted(levels) == [(n, expected_f(n)) for n in range(depth)]
+        levels.clear()
+        assert fns["g"](depth, 1.25) == expected_g(depth, 1.25)
+        inner_x = [1.25 * 2 ** (depth - n) for n in range(depth)]
+        assert sorted(levels) == [(n, expected_g(n, x)) for n, x in zip(range(depth), inner_x, strict=True)]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_reentrant_call_raising_in_the_middle_unwinds_every_level(backend: str) -> None:
+    store = wasmtime.Store(ENGINE)
+    fns: Dict[str, Any] = {}
+    boom = HostError("level 0")
+
+    def h(n: i32) -> i32:
+        if n == 0:
+            raise boom
+        return fns["f"](n - 1) + 1
+
+    hf = wasmjit.Function.from_callback(store, h)
+    hm = wasmjit.Function.from_callback(
+        store,
+        lambda n, x: (n, x, n),
+        type=wasmtime.FuncType(
+            [wasmtime.ValType.i32(), wasmtime.ValType.f64()],
+            [wasmtime.ValType.i32(), wasmtime.ValType.f64(), wasmtime.ValType.i64()],
+        ),
+    )
+    _, ex = instantiate(REENTER, [hf, hm], store)
+    fns["f"] = make(store, ex["f"], backend)
+    with pytest.raises(HostError) as info:
+        fns["f"](4)
+    assert info.value is boom
+    assert_no_pending_exception()
+    # The shared buffer is consistent afterwards.
+    with pytest.raises(HostError):
+        fns["f"](0)
+    g = make(store, ex["g"], backend)
+    assert g(3, 2.0) == (6, 4.0, 6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", HOSTS)
+def test_reentrant_typed_call_of_a_host_function(backend: str, kind: str) -> None:
+    # typed() on the host function itself: wasmtime hands the host trampoline
+    # the typed call's own buffer, and the callback re-enters the same typed call.
+    store = wasmtime.Store(ENGINE)
+    fns: Dict[str, Any] = {}
+
+    def fact(n: i32, acc: i64) -> i64:
+        if n <= 1:
+            return acc
+        return fns["fact"](n - 1, acc * n)
+
+    h = host(store, kind, fact, "i32 i64", "i64")
+    fns["fact"] = make(store, h, backend)
+    assert fns["fact"](1, 1) == 1
+    assert fns["fact"](10, 1) == 3628800
+    assert fns["fact"](20, 1) == 2432902008176640000
+
+
+# 8. Per-thread exception slot --------------------------------------------------------------
+
+THREADED = """
+(module
+  (import "" "h" (func $h (param i32 i64) (result i64)))
+  (func (export "go") (param i32 i64) (result i64)
+    (i64.add (call $h (local.get 0) (local.get 1)) (i64.const 1)))
+)
+"""
+
+
+class ThreadError(Exception):
+    def __init__(self, thread: int, iteration: int) -> None:
+        super().__init__(thread, iteration)
+        self.thread = thread
+        self.iteration = iteration
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_each_thread_sees_only_its_own_host_exceptions(backend: str) -> None:
+    threads = 4
+    iterations = 300
+    barrier = threading.Barrier(threads)
+    problems: List[str] = []
+    module = wasmtime.Module(ENGINE, THREADED)  # compiled once, instantiated per thread
+
+    def worker(index: int) -> None:
+        try:
+            store = wasmtime.Store(ENGINE)
+            mine: List[ThreadError] = []
+
+            def callback(i: i32, token: i64) -> i64:
+                if i % 2:
+                    error = ThreadError(index, i)
+                    mine.append(error)
+                    raise error
+                return token * 2
+
+            h = wasmjit.Function.from_callback(store, callback)
+            ex = wasmtime.Instance(store, module, [h]).exports(store)
+            go = make(store, ex["go"], backend)
+            barrier.wait()
+            for i in range(iterations):
+                token = index * 1_000_000 + i
+                try:
+                    result = go(i, token)
+                except ThreadError as exc:
+                    if not i % 2:
+                        problems.append(f"thread {index} iteration {i}: unexpected {exc!r}")
+                    elif exc is not mine[-1] or exc.thread != index or exc.iteration != i:
+                        problems.append(f"thread {index} iteration {i}: got {exc.args}, expected its own")
+                except BaseException as exc:  # pragma: no cover - reported below
+                    problems.append(f"thread {index} iteration {i}: {exc!r}")
+                else:
+                    if i % 2:
+                        problems.append(f"thread {index} iteration {i}: no exception")
+                    elif result != token * 2 + 1:
+                        problems.append(f"thread {index} iteration {i}: {result} != {token * 2 + 1}")
+            if wasmjit_errors.take_pending() is not None:
+                problems.append(f"thread {index}: an exception stayed parked")
+        except BaseException as exc:  # pragma: no cover - reported below
+            problems.append(f"thread {index} crashed: {exc!r}")
+
+    workers = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in workers)
+    assert problems == []
+
+
+# 9. Misuse -------------------------------------------------------------------------------------
+
+SIMPLE = """
+(module
+  (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))
+  (func (export "none"))
+  (func (export "ref") (param funcref) (result i32) (ref.is_null (local.get 0)))
+  (func (export "ext") (param externref) (result externref) (local.get 0))
+  (memory (export "memory") 1)
+)
+"""
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_call_after_store_close_raises_value_error(backend: str) -> None:
+    store, ex = instantiate(SIMPLE)
+    add = make(store, ex["add"], backend)
+    none = make(store, ex["none"], backend)
+    ref = make(store, ex["ref"], backend)
+    ext = make(store, ex["ext"], backend)
+    assert add(1, 2) == 3
+    store.close()
+    for call in (lambda: add(1, 2), none, lambda: ref(None), lambda: ext(object()), lambda: ext(None)):
+        with pytest.raises(ValueError):
+            call()
+    # Repeatedly, and with bad arguments too.
+    with pytest.raises((ValueError, TypeError)):
+        add("x", 2)
+    with pytest.raises(ValueError):
+        add(1, 2)
+
+
+def test_typed_on_a_closed_store_raises_value_error() -> None:
+    store, ex = instantiate(SIMPLE)
+    func = ex["add"]
+    store.close()
+    with pytest.raises(ValueError):
+        wasmjit.typed(store, func)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_func_of_another_store_is_rejected(backend: str) -> None:
+    store_a, ex_a = instantiate(SIMPLE)
+    store_b, ex_b = instantiate(SIMPLE)
+    kwargs: Dict[str, Any] = {"backend": backend}
+    if backend == "reflect":
+        kwargs["dynamic_code"] = False
+    with pytest.raises(ValueError, match="another store"):
+        wasmjit.typed(store_b, ex_a["add"], **kwargs)
+    host_a = wasmjit.Function.from_callback(store_a, lambda: None, type=wasmtime.FuncType([], []))
+    with pytest.raises(ValueError, match="another store"):
+        wasmjit.typed(store_b, host_a, **kwargs)
+    # Both stores still work.
+    assert make(store_a, ex_a["add"], backend)(1, 1) == 2
+    assert make(store_b, ex_b["add"], backend)(2, 2) == 4
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_funcref_argument_from_another_store_is_rejected(backend: str) -> None:
+    _, ex_a = instantiate(SIMPLE)
+    store_b, ex_b = instantiate(SIMPLE)
+    ref_b = make(store_b, ex_b["ref"], backend, name="ref")
+    with pytest.raises(ValueError, match="argument 0 of ref"):
+        ref_b(ex_a["add"])
+    assert ref_b(ex_b["add"]) == 0
+    assert ref_b(None) == 1
+
+
+def test_non_store_and_non_func_arguments_are_type_errors() -> None:
+    store, ex = instantiate(SIMPLE)
+    with pytest.raises(TypeError):
+        wasmjit.typed(store, ex["memory"])
+    with pytest.raises(TypeError):
+        wasmjit.typed(store, lambda x: x)
+    with pytest.raises(TypeError):
+        wasmjit.typed(object(), ex["add"])
+    with pytest.raises(TypeError):
+        wasmjit.typed(None, ex["add"])
+
+
+MISUSE_SCRIPT = """
+import wasmtime
+import wasmjit
+
+WAT = '''(module
+  (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))
+  (func (export "ref") (param funcref) (result i32) (ref.is_null (local.get 0))))'''
+engine = wasmtime.Engine()
+module = wasmtime.Module(engine, WAT)
+store_a, store_b = wasmtime.Store(engine), wasmtime.Store(engine)
+ex_a = wasmtime.Instance(store_a, module, []).exports(store_a)
+ex_b = wasmtime.Instance(store_b, module, []).exports(store_b)
+outcomes = []
+for backend, kw in (("bytecode", {}), ("source", {}), ("reflect", {"dynamic_code": False})):
+    try:
+        wasmjit.typed(store_b, ex_a["add"], backend=backend, **kw)
+        outcomes.append("accepted")
+    except Exception as exc:
+        outcomes.append(type(exc).__name__)
+    ref_b = wasmjit.typed(store_b, ex_b["ref"], backend=backend, **kw)
+    try:
+        ref_b(ex_a["add"])
+        outcomes.append("accepted")
+    except Exception as exc:
+        outcomes.append(type(exc).__name__)
+    assert wasmjit.typed(store_a, ex_a["add"], backend=backend, **kw)(2, 3) == 5
+closing = wasmtime.Store(engine)
+ex_c = wasmtime.Instance(closing, module, []).exports(closing)
+add_c = wasmjit.typed(closing, ex_c["add"])
+closing.close()
+try:
+    add_c(1, 2)
+    outcomes.append("accepted")
+except Exception as exc:
+    outcomes.append(type(exc).__name__)
+print(" ".join(outcomes))
+"""
+
+
+def test_misuse_in_a_subprocess_raises_and_the_process_exits_cleanly() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(MISUSE_SCRIPT)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONFAULTHANDLER": "0"},
+    )
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout: {proc.stdout}\nstderr: {proc.stderr[-2000:]}"
+    outcomes = proc.stdout.split()
+    assert len(outcomes) == 7, proc.stdout
+    assert "accepted" not in outcomes
+    assert outcomes == ["ValueError"] * 7
