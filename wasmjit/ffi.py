@@ -29,7 +29,6 @@ __all__ = [
     "ExternRefStruct",
     "UncheckedCallback",
     "Finalizer",
-    "address_of",
 ]
 
 #: The shared library wasmtime-py loaded; wasmjit declares its own prototypes on it.
@@ -133,17 +132,6 @@ ValTypeVec = _wasmtime_ffi.wasm_valtype_vec_t
 # Traps ----------------------------------------------------------------------
 
 trap_new = _declare("wasmtime_trap_new", c_void_p, c_char_p, c_size_t)
-
-
-def address_of(obj: Any) -> int:
-    """The address of a ctypes object or pointer, as an ``int``."""
-    if isinstance(obj, ctypes._Pointer):
-        value = ctypes.cast(obj, c_void_p).value
-    else:
-        value = ctypes.addressof(obj)
-    if not value:
-        raise ValueError("null pointer")
-    return int(value)
 
 
 def _address_space_view() -> memoryview:
