@@ -57,10 +57,12 @@ def explain(function: Any) -> str:
     """A readable listing of the trampoline behind a ``Function`` or a typed call.
 
     ``source``: the generated Python; ``bytecode``: its disassembly (and the
-    equivalent Python); ``reflect``: the plan it interprets.
+    equivalent Python); ``reflect``: the plan it interprets.  Also takes a
+    ``wasmtime.Func`` built while :func:`install` was active.  Raises
+    ``TypeError`` for anything else.
     """
-    if isinstance(function, Function):
-        prepared = function._prepared
+    prepared = getattr(function, "_prepared", None) or getattr(function, "_wasmjit_prepared", None)
+    if prepared is not None:  # a Function, or a wasmtime.Func built under install()
         template = prepared.owner.template
         trampoline: Any = prepared.owner.trampoline
         header = f"{prepared.name}: {prepared.signature} -> {template.backend} backend"
@@ -71,7 +73,10 @@ def explain(function: Any) -> str:
         header = f"typed call {function.signature} -> {template.backend} backend"
         skipped = {}
     else:
-        raise TypeError(f"explain() takes a wasmjit.Function or a typed call, not {type(function).__name__}")
+        raise TypeError(
+            f"explain() takes a wasmjit.Function, a wasmtime.Func built under install() or a typed call, "
+            f"not {type(function).__name__}"
+        )
     parts = [header]
     for backend, why in skipped.items():
         parts.append(f"  skipped {backend}: {why}")

@@ -88,12 +88,12 @@ class Function(wasmtime.Func):
     mirrors ``wasmtime.Func``'s constructor.
     """
 
-    #: Which backend built the trampoline: ``"bytecode"``, ``"source"`` or ``"reflect"``.
     backend: str
-    #: The wasm signature the trampoline implements.
+    """Which backend built the trampoline: ``"bytecode"``, ``"source"`` or ``"reflect"``."""
     signature: Signature
-    #: The callable wasm calls.
+    """The wasm signature the trampoline implements."""
     callback: Callable[..., Any]
+    """The callable wasm calls."""
     _prepared: _Prepared
 
     def __init__(

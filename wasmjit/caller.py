@@ -4,8 +4,9 @@ It is a ``wasmtime.Caller`` (so ``memory.data_ptr(caller)``, ``caller["f"]``
 and every other wasmtime-py API taking a store-like object accept it), but it
 is built from the raw caller address without any FFI call; the context is
 looked up only if something asks for it.  Like wasmtime-py's, it is
-invalidated when the callback returns: using it afterwards raises
-``ValueError`` instead of touching freed memory.
+invalidated when the callback returns, and never touches freed memory
+afterwards: ``get()`` returns ``None``, ``caller[name]`` raises
+``KeyError``, and anything needing the store context raises ``ValueError``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ _ContextPointer = ctypes.POINTER(wasmtime._ffi.wasmtime_context_t)
 
 
 class Caller(wasmtime.Caller):
-    """The calling instance of a host function, valid only during the call."""
+    """The calling instance of a host function, valid only during the call.
+
+    After the callback returns, ``get()`` returns ``None``, ``caller[name]``
+    raises ``KeyError``, and anything needing the store context raises
+    ``ValueError``.
+    """
 
     _address: Optional[int]
     _context_pointer: "Optional[ctypes._Pointer[wasmtime._ffi.wasmtime_context_t]]"

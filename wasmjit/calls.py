@@ -38,7 +38,9 @@ class TypedFunc(Protocol):
     """What :func:`typed` returns: a plain function bound to its store."""
 
     backend: str
+    """Which backend built it: ``"bytecode"``, ``"source"`` or ``"reflect"``."""
     signature: Signature
+    """The wasm signature of the function it calls."""
 
     def __call__(self, *args: Any) -> Any: ...
 
@@ -79,16 +81,24 @@ def typed(
 ) -> TypedFunc:
     """A specialised caller of ``func`` in ``store``: ``add = typed(store, f); add(1, 2)``.
 
-    No results return ``None``, one returns the value, several a tuple.
+    The wasm type is read once, now.  The result takes positional arguments
+    only; no results return ``None``, one returns the value, several a
+    ``tuple`` (wasmtime-py's ``Func.__call__`` returns a list).
     ``signature=`` optionally states the expected type (``Callable[[i32,
-    i32], i32]``) and is checked now.  Traps raise ``wasmtime.Trap``; an
-    exception raised by a host callback during the call is re-raised as is.
-    ``dynamic_code=`` and ``backend=`` choose the backend as for callbacks.
+    i32], i32]``) and is checked now (``TypeError`` if it differs).
+    ``name=`` names the function in error messages.  ``dynamic_code=`` and
+    ``backend=`` choose the backend as for callbacks.
+
+    Raises ``ValueError`` if ``func`` belongs to another store or ``store``
+    is closed (also when called after ``store.close()``).  At call time,
+    traps raise ``wasmtime.Trap``; an exception raised by a host callback
+    during the call is re-raised, the same object.
     """
     function, _ = specialise(store, func, signature, name=name, dynamic_code=dynamic_code, backend=backend)
     return function
 
 
+_DEFAULT_NAME = "wasm function"
 _store_ids: "weakref.WeakKeyDictionary[wasmtime.Store, int]" = weakref.WeakKeyDictionary()
 
 
@@ -125,7 +135,7 @@ def specialise(
         _check_declared(signature, sig)
     plan = call_plan(sig, flavour)
     context = int(ctypes.cast(store._context(), ctypes.c_void_p).value or 0)
-    return _bind(store, func, plan, dynamic_code, backend, context, name or "wasm function"), len(params)
+    return _bind(store, func, plan, dynamic_code, backend, context, name or _DEFAULT_NAME), len(params)
 
 
 def _bind(
@@ -162,6 +172,8 @@ def _bind(
         dynamic_code,
         backend,
     )
+    if name != _DEFAULT_NAME:
+        function.__name__ = function.__qualname__ = name  # wrong argument counts name it
     function.backend = template.backend  # type: ignore[attr-defined]
     function.signature = plan.signature  # type: ignore[attr-defined]
     # What the raw addresses above point into must live as long as the function.

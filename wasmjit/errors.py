@@ -36,7 +36,11 @@ _MESSAGE = b"python exception"
 
 
 class DynamicCodeUnavailable(RuntimeError):
-    """``dynamic_code=True`` was asked for, but this interpreter forbids generated code."""
+    """Generated code was demanded but is unavailable here.
+
+    Raised for ``dynamic_code=True``, or ``backend=`` naming a backend, when
+    this interpreter forbids it; the message says why each backend was skipped.
+    """
 
 
 class _Pending(threading.local):

@@ -40,10 +40,14 @@ SLOT = ffi.SLOT_SIZE
 
 
 def slot_format(codes: "Tuple[str, ...]", total_slots: int = 0, trailer: str = "") -> str:
-    """A ``struct`` format placing each code at the start of its 16-byte slot."""
-    parts = ["="]
+    """A ``struct`` format placing each code at the start of its 16-byte slot.
+
+    Little-endian: wasmtime stores ``wasmtime_val_raw_t`` values little-endian
+    on every host.
+    """
+    parts = ["<"]
     for index, code in enumerate(codes):
-        size = struct.calcsize("=" + code)
+        size = struct.calcsize("<" + code)
         parts.append(code)
         if index < len(codes) - 1 or trailer:
             parts.append(f"{SLOT - size}x")
@@ -183,6 +187,7 @@ class Program:
 
     name: str
     arguments: "Tuple[str, ...]"
+    """The trampoline's parameters; all positional-only."""
     body: "Tuple[Stmt, ...]"
     docstring: str
 

@@ -155,22 +155,22 @@ def _store_val(val: Any, kind: "Kind", context: Any, buffer: Any, offset: int, k
     """Write a ``wasmtime_val_t`` (from ``wasmtime.Val``) into the raw slot at ``offset`` of ``buffer``."""
     of = val.of
     if kind is Kind.I32:
-        struct.pack_into("=i", buffer, offset, of.i32)
+        struct.pack_into("<i", buffer, offset, of.i32)
     elif kind is Kind.I64:
-        struct.pack_into("=q", buffer, offset, of.i64)
+        struct.pack_into("<q", buffer, offset, of.i64)
     elif kind is Kind.F32:
-        struct.pack_into("=f", buffer, offset, of.f32)
+        struct.pack_into("<f", buffer, offset, of.f32)
     elif kind is Kind.F64:
-        struct.pack_into("=d", buffer, offset, of.f64)
+        struct.pack_into("<d", buffer, offset, of.f64)
     elif kind is Kind.EXTERNREF:
         if of.externref.store_id:
             keep.append(of.externref)  # rooted by the wasmtime_val_t until released
-            struct.pack_into("=I", buffer, offset, ffi.externref_to_raw(context, ctypes.addressof(of.externref)))
+            struct.pack_into("<I", buffer, offset, ffi.externref_to_raw(context, ctypes.addressof(of.externref)))
         else:
-            struct.pack_into("=I", buffer, offset, 0)
+            struct.pack_into("<I", buffer, offset, 0)
     elif kind is Kind.FUNCREF:
         raw = ffi.func_to_raw(context, ctypes.addressof(of.funcref)) if of.funcref.store_id else 0
-        struct.pack_into("=Q", buffer, offset, raw or 0)
+        struct.pack_into("<Q", buffer, offset, raw or 0)
     else:
         raise TypeError(f"wasmtime-py cannot convert {kind} values")
 

@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import wasmtime
 from typing_extensions import get_args, get_origin
 
+from .annotations import resolve
 from .values import Kind, new_functype
 
 __all__ = ["Signature", "infer", "kinds_of_functype", "signature_of_functype"]
@@ -30,11 +31,14 @@ class Signature:
     """The wasm-level shape of a callable."""
 
     params: Tuple[Kind, ...]
+    """The kinds of the wasm parameters (a ``Caller`` is not one)."""
     results: Tuple[Kind, ...]
+    """The kinds of the wasm results."""
     wants_caller: bool = False
-    #: ``True`` when results come back as a tuple (``tuple[...]`` or several
-    #: results); ``False`` for no result or one bare value.
+    """Whether the callable takes a ``Caller`` first."""
     results_as_tuple: bool = False
+    """``True`` when results come back as a tuple (``tuple[...]`` or several
+    results); ``False`` for no result or one bare value."""
 
     def __post_init__(self) -> None:
         if len(self.results) > 1 and not self.results_as_tuple:
@@ -151,27 +155,51 @@ class _Shape:
     returns: Any  # annotation or _EMPTY
 
 
-_SHAPES: "OrderedDict[Any, Tuple[_Shape, Any, Dict[str, Any]]]" = OrderedDict()
+_SHAPES: "OrderedDict[Any, _Shape]" = OrderedDict()
 _SHAPES_MAX = 1024
 
 
-def _shape_of(callback: Callable[..., Any]) -> _Shape:
+def _shape_key(callback: Callable[..., Any]) -> Any:
+    """A cache key for what ``_compute_shape`` reads, or ``None`` if there is none.
+
+    Functions made by one ``def`` or ``lambda`` share a code object; with
+    equal annotations, defaults and keyword defaults they have one shape,
+    however many function objects there are (closures in a loop, say).
+    """
     target = getattr(callback, "__func__", callback)
     code = getattr(target, "__code__", None)
     annotations = getattr(target, "__annotations__", None) if code is not None else None
-    key = None
-    if code is not None and isinstance(annotations, dict):
-        key = (code, id(annotations), callback is not target)
-        hit = _SHAPES.get(key)
-        if hit is not None and hit[1] is annotations and hit[2] == annotations:
-            _SHAPES.move_to_end(key)
-            return hit[0]
+    if code is None or not isinstance(annotations, dict) or type(target) is not types.FunctionType:
+        return None
+    try:
+        key = (
+            code,
+            callback is not target,
+            tuple(annotations.items()),
+            len(target.__defaults__ or ()),
+            tuple(target.__kwdefaults__ or ()),
+            id(target.__globals__),
+        )
+        hash(key)
+    except TypeError:  # an unhashable annotation
+        return None
+    return key
+
+
+def _shape_of(callback: Callable[..., Any]) -> _Shape:
+    key = _shape_key(callback)
+    if key is not None:
+        found = _SHAPES.get(key)
+        if found is not None:
+            return found
     shape = _compute_shape(callback)
     if key is not None:
-        # Holds the dict (so its id is not reused) and a copy (an in-place edit is a miss).
-        _SHAPES[key] = (shape, annotations, dict(annotations))  # type: ignore[arg-type]
-        if len(_SHAPES) > _SHAPES_MAX:
-            _SHAPES.popitem(last=False)
+        _SHAPES[key] = shape
+        while len(_SHAPES) > _SHAPES_MAX:
+            try:
+                _SHAPES.popitem(last=False)
+            except KeyError:  # emptied by another thread meanwhile
+                break
     return shape
 
 
@@ -183,18 +211,28 @@ def _compute_shape(callback: Callable[..., Any]) -> _Shape:
     if inspect.isgeneratorfunction(target):
         raise TypeError(f"{name} is a generator function; it would return a generator, not wasm results")
     try:
-        sig = inspect.signature(callback, eval_str=True)
-    except NameError as exc:
-        raise TypeError(f"cannot resolve the annotations of {name}: {exc}") from None
+        # No eval_str: string annotations are resolved below without eval,
+        # which interpreters that forbid compile() also allow.
+        sig = inspect.signature(callback)
     except (ValueError, TypeError):
         # Builtins and some C callables have no introspectable signature.
         return _Shape(name, (), 0, True, _EMPTY)
+    namespace = _namespace_of(callback)
+
+    def resolved(annotation: Any, what: str) -> Any:
+        while isinstance(annotation, str):
+            try:
+                annotation = resolve(annotation, namespace)
+            except (NameError, AttributeError, SyntaxError, TypeError) as exc:
+                raise TypeError(f"cannot resolve the annotation {annotation!r} of {what} of {name}: {exc}") from None
+        return annotation
+
     positional = []
     required = 0
     has_varargs = False
     for param in sig.parameters.values():
         if param.kind in _POSITIONAL:
-            positional.append((param.name, param.annotation))
+            positional.append((param.name, resolved(param.annotation, f"parameter {param.name!r}")))
             if param.default is _EMPTY:
                 required = len(positional)
         elif param.kind is inspect.Parameter.VAR_POSITIONAL:
@@ -203,7 +241,26 @@ def _compute_shape(callback: Callable[..., Any]) -> _Shape:
             raise TypeError(
                 f"{name} has a required keyword-only parameter {param.name!r}; wasm passes only positional values"
             )
-    return _Shape(name, tuple(positional), required, has_varargs, sig.return_annotation)
+    return _Shape(name, tuple(positional), required, has_varargs, resolved(sig.return_annotation, "the result"))
+
+
+def _namespace_of(callback: Any) -> Dict[str, Any]:
+    """The globals string annotations of ``callback`` are resolved in."""
+    target = callback
+    for _ in range(100):  # unwrap partials, bound methods and decorators
+        if isinstance(target, functools.partial):
+            target = target.func
+        elif hasattr(target, "__func__"):
+            target = target.__func__
+        elif hasattr(target, "__wrapped__"):
+            target = target.__wrapped__
+        else:
+            break
+    namespace = getattr(target, "__globals__", None)
+    if namespace is None and not inspect.isroutine(target):
+        call = next((vars(k)["__call__"] for k in type(target).__mro__ if "__call__" in vars(k)), None)
+        namespace = getattr(call, "__globals__", None)
+    return dict(namespace or {})
 
 
 def infer(

@@ -52,17 +52,17 @@ class Kind(enum.Enum):
 
     def __init__(self, label: str, code: int, read: str, write: str, exact: str) -> None:
         self.label = label
-        #: ``wasm_valkind_t`` of this kind in wasmtime's C API.
         self.wasm_code = code
-        #: ``struct`` code that decodes the slot (signed for integers).
+        """``wasm_valkind_t`` of this kind in wasmtime's C API (4 for v128 is wasmjit's own)."""
         self.read_format = read
-        #: ``struct`` code the fast path writes with.  Integers use the signed
-        #: code, so ``struct`` itself rejects anything outside the signed
-        #: range; such values (the unsigned half included) go to the exact
-        #: path, which accepts the full signed-or-unsigned range.
+        """``struct`` code that decodes the slot (signed for integers)."""
         self.write_format = write
-        #: ``struct`` code the exact path writes with.
+        """``struct`` code the fast path writes with.  Integers use the signed
+        code, so ``struct`` itself rejects anything outside the signed range;
+        such values (the unsigned half included) go to the exact path, which
+        accepts the full signed-or-unsigned range."""
         self.exact_format = exact
+        """``struct`` code the exact path writes with."""
 
     @property
     def decoder(self) -> Optional[str]:
@@ -264,7 +264,7 @@ CONVERTERS: "dict[str, Callable[..., Any]]" = {
 # The exact path ---------------------------------------------------------------
 
 _INT_RANGES = {Kind.I32: (-(1 << 31), (1 << 32) - 1), Kind.I64: (-(1 << 63), (1 << 64) - 1)}
-_F32 = struct.Struct("=f")
+_F32 = struct.Struct("<f")
 
 
 def encode_slow(kind: Kind, value: Any, context: Optional[int], keep: "List[Any]", what: str) -> Any:

@@ -70,8 +70,8 @@ def unsupported_reason() -> "str | None":
         return f"the bytecode backend emits CPython 3.11-3.13 instructions (this is {version})"
     try:
         import bytecode  # noqa: F401
-    except ImportError as exc:  # pragma: no cover - it is a dependency
-        return f"the bytecode package is not importable: {exc}"
+    except Exception as exc:  # missing, or its import refused (an audit hook forbidding compile)
+        return f"the bytecode package is not importable here ({type(exc).__name__}: {exc})"
     return None
 
 
@@ -325,6 +325,7 @@ def _assemble(shape: Program, constant_names: "List[str]", statement_lines: "Lis
     code.filename = "<wasmjit-bytecode>"
     code.first_lineno = 1
     code.argcount = len(shape.arguments)
+    code.posonlyargcount = len(shape.arguments)
     code.argnames = list(shape.arguments)
     code.docstring = _DOC_MARKER
     code.flags = CompilerFlags.OPTIMIZED | CompilerFlags.NEWLOCALS

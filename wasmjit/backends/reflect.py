@@ -133,7 +133,7 @@ def _call(plan: Plan, statics: Dict[str, Any], values: Dict[str, Any]) -> Callab
 
     def call(*args: Any) -> Any:
         if len(args) != nparams:
-            raise TypeError(f"{plan.name}() takes {nparams} positional argument(s) but {len(args)} were given")
+            raise TypeError(f"{call.__qualname__}() takes {nparams} positional arguments but {len(args)} were given")
         keep: Optional[List[Any]] = [] if keeps_refs else None
         if store._Store__context is None:
             closed_store()

@@ -170,7 +170,8 @@ def render(plan: Plan, program: "Program | None" = None) -> "Tuple[str, List[int
     if program is None:
         program = plan.program()
     writer = _Writer()
-    writer.emit(0, f"def {program.name}({', '.join(program.arguments)}):")
+    arguments = ", ".join(program.arguments) + (", /" if program.arguments else "")
+    writer.emit(0, f"def {program.name}({arguments}):")
     writer.emit(1, f'"""{program.docstring}"""')
     writer.statements(program.body, 1)
     return "\n".join(writer.lines) + "\n", writer.statement_lines, constants_of(program, plan)
