@@ -175,6 +175,7 @@ COLOURS = {
     "bytecode": "#1565c0",
     "source": "#42a5f5",
     "reflect": "#ef6c00",
+    "install": "#2e7d32",
     "pywasm3": "#6a1b9a",
 }
 
