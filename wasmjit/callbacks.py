@@ -17,6 +17,7 @@ import wasmtime
 
 from . import ffi, lifetimes
 from .backends import bind
+from .errors import error_from_address
 from .plan import Plan, callback_plan
 from .runtime import CallbackFailure, WasmtimeCallbackFailure
 from .signature import Signature, callable_name, infer, signature_of_functype
@@ -41,7 +42,7 @@ def _functype_for(engine: wasmtime.Engine, signature: Signature) -> wasmtime.Fun
     return found
 
 
-class _Prepared:
+class PreparedCallback:
     """A trampoline ready to hand to wasmtime, and everything that owns it."""
 
     __slots__ = ("functype", "name", "owner", "plan", "signature", "skipped", "thunk_address")
@@ -79,6 +80,42 @@ class _Prepared:
         self.owner = lifetimes.Owner(thunk, trampoline, callback, functype, template.backend, template)
         self.thunk_address = int(ctypes.cast(thunk, ctypes.c_void_p).value or 0)
 
+    def new_func(self, store: wasmtime.Store) -> Any:
+        """Hand the trampoline to ``wasmtime_func_new_unchecked``; the new ``wasmtime_func_t``."""
+        context = store._context()  # ValueError when the store is closed
+        handle = lifetimes.register(self.owner)
+        out = ffi.FuncStruct()
+        ffi.func_new_unchecked(
+            ctypes.cast(context, ctypes.c_void_p).value,
+            ctypes.cast(self.functype.ptr(), ctypes.c_void_p).value,
+            self.thunk_address,
+            handle,
+            lifetimes.FINALIZER_ADDRESS,
+            ctypes.addressof(out),
+        )
+        return out
+
+    def define(self, linker: wasmtime.Linker, module: str, name: str) -> None:
+        """Hand the trampoline to ``wasmtime_linker_define_func_unchecked`` as ``module.name``."""
+        module_bytes = module.encode("utf-8")
+        name_bytes = name.encode("utf-8")
+        handle = lifetimes.register(self.owner)
+        error = ffi.linker_define_func_unchecked(
+            ctypes.cast(linker.ptr(), ctypes.c_void_p).value,
+            module_bytes,
+            len(module_bytes),
+            name_bytes,
+            len(name_bytes),
+            ctypes.cast(self.functype.ptr(), ctypes.c_void_p).value,
+            self.thunk_address,
+            handle,
+            lifetimes.FINALIZER_ADDRESS,
+        )
+        if error:
+            # wasmtime drops (finalizes) the function it did not define; popping again is harmless.
+            lifetimes._finalize(handle)
+            raise error_from_address(error)
+
 
 class Function(wasmtime.Func):
     """A ``wasmtime.Func`` whose host callback runs through a specialised trampoline.
@@ -94,7 +131,7 @@ class Function(wasmtime.Func):
     """The wasm signature the trampoline implements."""
     callback: Callable[..., Any]
     """The callable wasm calls."""
-    _prepared: _Prepared
+    _prepared: PreparedCallback
 
     def __init__(
         self,
@@ -127,21 +164,11 @@ class Function(wasmtime.Func):
         :mod:`wasmjit.backends`); ``backend=`` names one exactly.
         """
         if not isinstance(store, wasmtime.Store):
-            raise TypeError(f"expected a wasmtime.Store, got {type_name(store)}")
-        context = store._context()  # ValueError when the store is closed
-        prepared = _Prepared(store.engine, callback, type, access_caller, dynamic_code, backend)
-        handle = lifetimes.register(prepared.owner)
-        out = ffi.FuncStruct()
-        ffi.func_new_unchecked(
-            ctypes.cast(context, ctypes.c_void_p).value,
-            ctypes.cast(prepared.functype.ptr(), ctypes.c_void_p).value,
-            prepared.thunk_address,
-            handle,
-            lifetimes.FINALIZER_ADDRESS,
-            ctypes.addressof(out),
-        )
+            raise TypeError(f"expected a wasmtime.Store, got {store.__class__.__name__}")  # `type` is a parameter here
+        store._context()  # ValueError when the store is closed, before any work
+        prepared = PreparedCallback(store.engine, callback, type, access_caller, dynamic_code, backend)
         function: Function = cls.__new__(cls)
-        function._func = out
+        function._func = prepared.new_func(store)
         function._prepared = prepared
         function.backend = prepared.owner.backend
         function.signature = prepared.signature
@@ -170,31 +197,6 @@ class Linker(wasmtime.Linker):
 
         Returns the name of the backend that built the trampoline.
         """
-        prepared = _Prepared(self.engine, callback, type, access_caller, dynamic_code, backend)
-        module_bytes = module.encode("utf-8")
-        name_bytes = name.encode("utf-8")
-        handle = lifetimes.register(prepared.owner)
-        error = ffi.linker_define_func_unchecked(
-            ctypes.cast(self.ptr(), ctypes.c_void_p).value,
-            module_bytes,
-            len(module_bytes),
-            name_bytes,
-            len(name_bytes),
-            ctypes.cast(prepared.functype.ptr(), ctypes.c_void_p).value,
-            prepared.thunk_address,
-            handle,
-            lifetimes.FINALIZER_ADDRESS,
-        )
-        if error:
-            # wasmtime does not take the function on error; release its owner.
-            lifetimes._finalize(handle)
-            from .errors import error_from_address
-
-            raise error_from_address(error)
-        self._wasmjit_defined = getattr(self, "_wasmjit_defined", {})
-        self._wasmjit_defined[(module, name)] = prepared
+        prepared = PreparedCallback(self.engine, callback, type, access_caller, dynamic_code, backend)
+        prepared.define(self, module, name)
         return prepared.owner.backend
-
-
-def type_name(value: Any) -> str:
-    return type(value).__name__

@@ -19,7 +19,6 @@ through ``wasmtime.Val`` exactly as wasmtime-py would.
 
 from __future__ import annotations
 
-import ctypes
 import threading
 import weakref
 from collections import OrderedDict
@@ -27,8 +26,6 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import wasmtime
 
-from . import ffi, lifetimes
-from .errors import error_from_address
 from .values import Kind
 
 __all__ = ["install", "uninstall", "installed", "CALLERS_PER_STORE"]
@@ -77,14 +74,14 @@ def uninstall() -> None:
 
 
 def _prepare(engine: wasmtime.Engine, ty: wasmtime.FuncType, func: Callable[..., Any], access_caller: bool) -> Any:
-    from .callbacks import _Prepared
+    from .callbacks import PreparedCallback
     from .signature import kinds_of_functype
 
     params, results = kinds_of_functype(ty)
     if Kind.V128 in params + results:
         # wasmtime-py has no v128 values; its own path keeps its behaviour.
         raise TypeError("v128 is not a wasmtime-py value type")
-    return _Prepared(engine, func, ty, access_caller, None, None, flavour="wasmtime")
+    return PreparedCallback(engine, func, ty, access_caller, None, None, flavour="wasmtime")
 
 
 def _func_init(
@@ -104,17 +101,7 @@ def _func_init(
         # A value type wasmjit cannot specialise: wasmtime-py's own path.
         _originals["Func.__init__"](self, store, ty, func, access_caller)
         return
-    handle = lifetimes.register(prepared.owner)
-    out = ffi.FuncStruct()
-    ffi.func_new_unchecked(
-        ctypes.cast(store._context(), ctypes.c_void_p).value,
-        ctypes.cast(prepared.functype.ptr(), ctypes.c_void_p).value,
-        prepared.thunk_address,
-        handle,
-        lifetimes.FINALIZER_ADDRESS,
-        ctypes.addressof(out),
-    )
-    self._func = out
+    self._func = prepared.new_func(store)
     self._wasmjit_prepared = prepared  # type: ignore[attr-defined]
 
 
@@ -126,8 +113,6 @@ def _define_func(
     func: Callable[..., Any],
     access_caller: bool = False,
 ) -> None:
-    module_bytes = module.encode("utf-8")
-    name_bytes = name.encode("utf-8")
     if not isinstance(ty, wasmtime.FuncType):
         raise TypeError("expected a FuncType")
     try:
@@ -135,20 +120,7 @@ def _define_func(
     except TypeError:
         _originals["Linker.define_func"](self, module, name, ty, func, access_caller)
         return
-    handle = lifetimes.register(prepared.owner)
-    error = ffi.linker_define_func_unchecked(
-        ctypes.cast(self.ptr(), ctypes.c_void_p).value,
-        module_bytes,
-        len(module_bytes),
-        name_bytes,
-        len(name_bytes),
-        ctypes.cast(prepared.functype.ptr(), ctypes.c_void_p).value,
-        prepared.thunk_address,
-        handle,
-        lifetimes.FINALIZER_ADDRESS,
-    )
-    if error:
-        raise error_from_address(error)
+    prepared.define(self, module, name)
 
 
 def _new_caller(func: wasmtime.Func, store: wasmtime.Store) -> Optional[_Caller]:
