@@ -113,7 +113,7 @@ class PreparedCallback:
         )
         if error:
             # wasmtime drops (finalizes) the function it did not define; popping again is harmless.
-            lifetimes._finalize(handle)
+            lifetimes.release(handle)
             raise error_from_address(error)
 
 

@@ -1,25 +1,29 @@
 """Ctrl-C while wasm calls back into Python.
 
 A signal that arrives while wasm runs is handled by Python at its next
-check, which is the first instruction of the next trampoline wasm calls.
-Raised there, *before* the trampoline's ``try``, the ``KeyboardInterrupt``
-would escape into ctypes, which prints and swallows it and hands wasm an
-undefined return value: a silently wrong result.
+check, which is the first instruction of the next Python function wasm
+calls through ctypes: a trampoline, or wasmtime-py's externref finalizer.
+Raised there, outside any ``try``, the ``KeyboardInterrupt`` would escape
+into ctypes, which prints and swallows it and (for a trampoline) hands wasm
+an undefined return value: a silently wrong result.
 
-Every callback program has an :class:`~wasmjit.plan.InterruptPoint`, the
-first statement inside its ``try``, where an interrupt that arrived at the
-trampoline's entry is raised.  Backends honour it in their own way:
+Two mechanisms keep it from happening:
 
-* ``bytecode`` starts its trampolines with an instruction that does not
-  handle signals (``RESUME`` with the "after yield from" argument on CPython
-  3.11-3.13), so the interrupt is handled at the next check, inside the
-  ``try``; the interrupt point renders as nothing.
-* ``source`` and ``reflect`` trampolines are ordinary Python functions.  For
-  them wasmjit wraps the default SIGINT handler (only the default one, and
-  only from the main thread): when Python handles SIGINT in a trampoline's
-  frame before its ``try`` (or in a function that prologue called), the
-  wrapper records it instead of raising, and the interrupt point raises it.
-  Anywhere else the wrapper is ``signal.default_int_handler``.
+* Every callback program starts its ``try`` with an *interrupt point*:
+  ``if interrupts.pending: raise_interrupt()`` (see ``Plan.program``).
+  wasmjit wraps the default SIGINT handler (only the default one, and only
+  from the main thread): when Python handles SIGINT in a trampoline's frame
+  before its ``try``, or in a function that prologue called, or in
+  wasmtime-py's externref finalizer, the wrapper records the interrupt
+  instead of raising it, and the next interrupt point raises it.  Anywhere
+  else the wrapper is ``signal.default_int_handler``.
+* The ``bytecode`` backend also starts its trampolines with an instruction
+  that handles no signals (``RESUME`` with the "after yield from" argument,
+  CPython 3.11-3.13), so even under a custom SIGINT handler the first check
+  happens inside the ``try``.
+
+wasmjit's own finalizer (``lifetimes.FINALIZER``) is a C function, so no
+Python frame runs in it at all.
 """
 
 from __future__ import annotations
@@ -29,7 +33,10 @@ import signal
 import sys
 import threading
 import types
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
+
+import wasmtime._slab
+import wasmtime._value
 
 __all__ = ["STATE", "raise_interrupt", "register_entry", "ensure_deferring_handler", "deferring_handler_installed"]
 
@@ -46,8 +53,12 @@ class _State:
 STATE = _State()
 
 #: Trampoline code objects -> offset of the first instruction inside their ``try``.
-_entry_codes: Dict[types.CodeType, int] = {}
+#: (Keyed by identity: hashing a code object hashes its constants, and a
+#: bytecode trampoline's include an unhashable memoryview.)
+_entry_codes: Dict[int, Tuple[types.CodeType, int]] = {}
 _installed = False
+_wasmtime_value_file = getattr(wasmtime._value, "__file__", "")
+_wasmtime_slab_file = getattr(wasmtime._slab, "__file__", "")
 
 
 def _protected_offset(code: types.CodeType) -> int:
@@ -62,7 +73,7 @@ def _protected_offset(code: types.CodeType) -> int:
 
 def register_entry(code: types.CodeType) -> None:
     """Mark ``code`` as a trampoline whose frame must not raise before its ``try``."""
-    _entry_codes[code] = _protected_offset(code)
+    _entry_codes[id(code)] = (code, _protected_offset(code))
 
 
 def raise_interrupt() -> None:
@@ -71,11 +82,21 @@ def raise_interrupt() -> None:
     raise KeyboardInterrupt
 
 
+def _defer_whole(code: types.CodeType) -> bool:
+    """wasmtime-py's externref finalizer and the slab method it calls: no ``try`` at all."""
+    return (code.co_name == "_externref_finalizer" and code.co_filename == _wasmtime_value_file) or (
+        code.co_name == "deallocate" and code.co_filename == _wasmtime_slab_file
+    )
+
+
 def _before_try(frame: Optional[types.FrameType]) -> bool:
     for candidate in (frame, frame.f_back if frame is not None else None):
         if candidate is not None:
-            protected = _entry_codes.get(candidate.f_code)
-            if protected is not None and candidate.f_lasti < protected:
+            code = candidate.f_code
+            entry = _entry_codes.get(id(code))
+            if entry is not None and entry[0] is code and candidate.f_lasti < entry[1]:
+                return True
+            if _defer_whole(code):
                 return True
     return False
 

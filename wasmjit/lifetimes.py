@@ -15,7 +15,7 @@ import ctypes
 import itertools
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict
 
 from . import ffi
 
@@ -47,12 +47,16 @@ def register(owner: Owner) -> int:
     return handle
 
 
-def _finalize(handle: Optional[int]) -> None:
-    _owners.pop(handle or 0, None)
+def release(handle: int) -> None:
+    """Release a registration wasmtime will not finalize (it refused the function)."""
+    _owners.pop(handle, None)
 
 
-#: The finalizer wasmtime calls with a registration's handle.
-FINALIZER = ffi.Finalizer(_finalize)
+#: The finalizer wasmtime calls with a registration's handle.  It is the
+#: dict's own ``pop``, a C function: no Python frame runs in it, so a signal
+#: that arrives meanwhile is not raised there (where ctypes would swallow it)
+#: but at Python's next check.  Handles start at 1, never NULL.
+FINALIZER = ffi.Finalizer(_owners.pop)
 FINALIZER_ADDRESS: int = int(ctypes.cast(FINALIZER, ctypes.c_void_p).value or 0)
 
 

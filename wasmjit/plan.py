@@ -158,15 +158,6 @@ class Return:
 
 
 @dataclass(frozen=True)
-class InterruptPoint:
-    """Where an interrupt that arrived at the trampoline's entry is raised.
-
-    It is the first statement inside a callback's ``try``; see
-    :mod:`wasmjit.interrupts` for how each backend honours it.
-    """
-
-
-@dataclass(frozen=True)
 class Try:
     """``try: body`` / ``except BaseException [as name]: handler``.
 
@@ -178,7 +169,7 @@ class Try:
     name: Optional[str] = None
 
 
-Stmt = Union[Assign, Do, If, Raise, Return, Try, InterruptPoint]
+Stmt = Union[Assign, Do, If, Raise, Return, Try]
 
 
 @dataclass(frozen=True)
@@ -348,10 +339,20 @@ class Plan:
         sig = self.signature
         n = len(self.params)
         params = tuple(f"p{i}" for i in range(n))
-        body: List[Stmt] = [InterruptPoint()]
+        # The interrupt point: an interrupt that arrived before the try is
+        # raised here, inside it (see wasmjit.interrupts).
+        body: List[Stmt] = [
+            If(
+                Compare(Attr(Name("interrupts"), "pending"), "is", Literal(True)),
+                (Do(Call("raise_interrupt", ())),),
+            )
+        ]
+        # Nothing before the try calls a function: a call there could raise
+        # (an interrupt) where only ctypes would see it.
         prologue: List[Stmt] = [Assign(("result",), Name("MISSING"))]
         if sig.wants_caller:
-            prologue.append(Assign(("caller",), Call("Caller", (Name("caller_ptr"),))))
+            prologue.append(Assign(("caller",), Literal(None)))
+            body.append(Assign(("caller",), Call("Caller", (Name("caller_ptr"),))))
         if self.keeps_refs:
             prologue.append(Assign(("keep",), NewList()))
         if self.needs_context:
@@ -432,8 +433,8 @@ class Plan:
                 encode_body.append(Assign((target,), Call(conv, (Name("context"), encoded[index], keep))))
                 encoded[index] = Name(target)
             encode_body.append(Do(Call("encode", (Name("buffer"), Literal(0), *tuple(encoded)))))
-            exact = (Do(Call("encode_exact", (keep, *tuple(Name(a) for a in args)))),)
-            body.append(Try(tuple(encode_body), exact))
+            exact = (Do(Call("encode_exact", (Name("exc"), keep, *tuple(Name(a) for a in args)))),)
+            body.append(Try(tuple(encode_body), exact, "exc"))
         body.append(
             Assign(
                 ("err",),

@@ -229,9 +229,16 @@ class CallFailure:
         self._store = store
         self._valtypes = [kind.valtype() for kind in self.plan.params]
 
-    def encode_exact(self, keep: Optional[List[Any]], *args: Any) -> None:
-        """Validate every argument and encode it, or raise saying what is wrong."""
+    def encode_exact(self, exc: BaseException, keep: Optional[List[Any]], *args: Any) -> None:
+        """Validate every argument and encode it, or raise saying what is wrong.
+
+        ``exc`` is what stopped the fast path; an interrupt (any
+        ``BaseException`` that is not an ``Exception``) is re-raised, not retried.
+        """
         keep_list: List[Any] = keep if keep is not None else []
+        if not isinstance(exc, Exception):
+            release(keep_list)
+            raise exc
         if self._store is not None:
             self._encode_as_wasmtime(keep_list, args)
             return

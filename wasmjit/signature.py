@@ -129,6 +129,8 @@ def _kind_of(annotation: Any, what: str) -> Kind:
 def _results_of(annotation: Any, what: str) -> "Tuple[Tuple[Kind, ...], bool]":
     if annotation is None or annotation is type(None):
         return (), False
+    if annotation is tuple or annotation is typing.Tuple:
+        raise TypeError(f"{what}: a bare tuple does not say which wasm results; write tuple[i32, ...kinds]")
     origin = get_origin(annotation)
     if origin in (tuple, typing.Tuple):
         args = get_args(annotation)
@@ -153,6 +155,7 @@ class _Shape:
     required: int  # positional parameters without a default
     has_varargs: bool
     returns: Any  # annotation or _EMPTY
+    has_varkw: bool = False
 
 
 _SHAPES: "OrderedDict[Any, _Shape]" = OrderedDict()
@@ -171,6 +174,8 @@ def _shape_key(callback: Callable[..., Any]) -> Any:
     annotations = getattr(target, "__annotations__", None) if code is not None else None
     if code is None or not isinstance(annotations, dict) or type(target) is not types.FunctionType:
         return None
+    if hasattr(target, "__wrapped__") or hasattr(target, "__signature__"):
+        return None  # inspect.signature follows these, not the code object
     try:
         key = (
             code,
@@ -230,6 +235,7 @@ def _compute_shape(callback: Callable[..., Any]) -> _Shape:
     positional = []
     required = 0
     has_varargs = False
+    has_varkw = False
     for param in sig.parameters.values():
         if param.kind in _POSITIONAL:
             positional.append((param.name, resolved(param.annotation, f"parameter {param.name!r}")))
@@ -237,11 +243,15 @@ def _compute_shape(callback: Callable[..., Any]) -> _Shape:
                 required = len(positional)
         elif param.kind is inspect.Parameter.VAR_POSITIONAL:
             has_varargs = True
+        elif param.kind is inspect.Parameter.VAR_KEYWORD:
+            has_varkw = True
         elif param.kind is inspect.Parameter.KEYWORD_ONLY and param.default is _EMPTY:
             raise TypeError(
                 f"{name} has a required keyword-only parameter {param.name!r}; wasm passes only positional values"
             )
-    return _Shape(name, tuple(positional), required, has_varargs, resolved(sig.return_annotation, "the result"))
+    return _Shape(
+        name, tuple(positional), required, has_varargs, resolved(sig.return_annotation, "the result"), has_varkw
+    )
 
 
 def _namespace_of(callback: Any) -> Dict[str, Any]:
@@ -297,6 +307,10 @@ def infer(
             wants_caller = True
 
     if functype is None:
+        if shape.has_varkw and not positional:
+            raise TypeError(
+                f"cannot infer a wasm signature for {name}: it takes only **kwargs; pass type=wasmtime.FuncType(...)"
+            )
         if shape.has_varargs:
             raise TypeError(
                 f"cannot infer a wasm signature for {name}: it takes *args; pass type=wasmtime.FuncType(...)"

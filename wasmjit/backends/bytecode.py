@@ -30,6 +30,7 @@ import sys
 import types
 from typing import Any, Callable, Dict, Iterator, List, Tuple
 
+from .. import interrupts
 from ..plan import (
     AnyOf,
     Assign,
@@ -39,7 +40,6 @@ from ..plan import (
     Do,
     Expr,
     If,
-    InterruptPoint,
     Literal,
     MakeList,
     MakeTuple,
@@ -197,8 +197,6 @@ class _Assembler:
         elif isinstance(stmt, Raise):
             self.load(stmt.exception)
             self.instr("RAISE_VARARGS", 1)
-        elif isinstance(stmt, InterruptPoint):
-            pass  # the entry RESUME handles no signals; the next check is inside the try
         elif isinstance(stmt, Return):
             if stmt.value is None:
                 self.instr("LOAD_CONST", None)
@@ -284,13 +282,12 @@ def _stack_needed(stmts: "Tuple[Stmt, ...]") -> int:
 
 _DOC_MARKER = "<wasmjit docstring>"
 
-# ``RESUME 0`` at a function's start handles pending signals: a Ctrl-C that
-# arrived while wasm ran would raise KeyboardInterrupt *before* the
-# trampoline's ``try``, and ctypes would print and swallow it, returning an
-# undefined value to wasm.  ``RESUME 2`` ("after yield from") runs no such
-# check on CPython 3.11-3.13; the signal is then handled at the next check,
-# the callback's own first instruction, inside the ``try``, and crosses wasm
-# like any other exception.
+# ``RESUME 0`` at a function's start handles pending signals, before the
+# trampoline's ``try``; ctypes would swallow a KeyboardInterrupt raised there
+# and hand wasm an undefined return value.  ``RESUME 2`` ("after yield from")
+# runs no such check on CPython 3.11-3.13: the next check is inside the
+# ``try``.  (The program's interrupt point covers the same hazard under
+# wasmjit's default SIGINT handler; this covers custom handlers too.)
 _RESUME_WITHOUT_INTERRUPTS = 2
 _assembled: Dict[Program, types.CodeType] = {}
 
@@ -310,8 +307,8 @@ def _assemble(shape: Program, constant_names: "List[str]", statement_lines: "Lis
     constants = {
         name: _Placeholder(name)
         for name in constant_names
-        # The handler catches everything without a type check; interrupt points render as nothing.
-        if name not in ("BaseException", "interrupts", "raise_interrupt")
+        # The handler catches everything without a type check.
+        if name != "BaseException"
     }
     assembler = _Assembler(shape.locals(), constants, iter(statement_lines))
     assembler.lineno = 1
@@ -377,6 +374,8 @@ class BytecodeTemplate:
         self.name = program.name
 
     def bind(self, values: Dict[str, Any]) -> Callable[..., Any]:
+        if self.plan.direction == "callback":
+            interrupts.ensure_deferring_handler()
         consts = self._consts.copy()
         for index, name in self._slots:
             consts[index] = values[name]

@@ -62,11 +62,13 @@ def _callback(plan: Plan, statics: Dict[str, Any], values: Dict[str, Any]) -> Ca
 
     def trampoline(env: Any, caller_ptr: Optional[int], raw: int, nraw: int) -> Optional[int]:
         result = MISSING
-        caller = Caller(caller_ptr) if wants_caller else None
+        caller = None
         keep: Optional[List[Any]] = [] if keeps_refs else None
         try:
             if interrupts_state.pending:
                 raise_interrupt()
+            if wants_caller:
+                caller = Caller(caller_ptr)
             ctx = caller_context(caller_ptr) if needs_context else None
             args: Any = decode(MEMORY, raw) if decode is not None else ()
             if decoders:
@@ -148,8 +150,8 @@ def _call(plan: Plan, statics: Dict[str, Any], values: Dict[str, Any]) -> Callab
                     for index, convert in encoders:
                         inputs[index] = convert(context, inputs[index], keep)
                 encode(buffer, 0, *inputs)
-            except BaseException:
-                encode_exact(keep, *args)
+            except BaseException as exc:
+                encode_exact(exc, keep, *args)
         err = call_unchecked(context, func, buffer_address, nslots, trap_address)
         outputs: Any = decode(buffer)
         if keep:

@@ -25,7 +25,6 @@ from ..plan import (
     Do,
     Expr,
     If,
-    InterruptPoint,
     Literal,
     MakeList,
     MakeTuple,
@@ -100,9 +99,6 @@ class _Writer:
             self.statements(stmt.body, depth + 1)
         elif isinstance(stmt, Raise):
             self.statement_lines.append(self.emit(depth, f"raise {stmt.exception}"))
-        elif isinstance(stmt, InterruptPoint):
-            self.statement_lines.append(self.emit(depth, "if interrupts.pending:"))
-            self.emit(depth + 1, "raise_interrupt()")
         elif isinstance(stmt, Return):
             text = "return" if stmt.value is None else f"return {_expr(stmt.value)}"
             self.statement_lines.append(self.emit(depth, text))
@@ -147,9 +143,6 @@ def constants_of(program: Program, plan: Plan) -> "List[str]":
                 stmts(s.body)
             elif isinstance(s, Raise):
                 found[s.exception] = None
-            elif isinstance(s, InterruptPoint):
-                found["interrupts"] = None
-                found["raise_interrupt"] = None
             elif isinstance(s, Return) and s.value is not None:
                 expr(s.value)
             elif isinstance(s, Try):
