@@ -83,7 +83,7 @@ def explain(function: Any) -> str:
     parts.append("")
     if template.backend == "bytecode":
         parts.append(template.listing(trampoline))
-        parts.append("equivalent Python (the interrupt point is the RESUME 2 above, not code):")
+        parts.append("equivalent Python:")
         parts.append(template.source)
     else:
         parts.append(template.listing())
