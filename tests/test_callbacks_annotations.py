@@ -16,16 +16,6 @@ I32, I64, F32, F64 = Kind.I32, Kind.I64, Kind.F32, Kind.F64
 BACKENDS = ("bytecode", "source", "reflect")
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def store() -> wasmtime.Store:
-    return wasmtime.Store()
-
-
 def call_through_wasm(store: wasmtime.Store, host: wasmjit.Function, params, results, *args):
     """Instantiate a module that imports exactly ``params -> results`` and forward ``args``."""
     run = instantiate(store, forwarding_wat(params, results, carriers=False), [host])["run"]

@@ -19,16 +19,6 @@ from wasmjit import externref, f32, f64, i32, i64
 BACKENDS = ("bytecode", "source", "reflect")
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def store() -> wasmtime.Store:
-    return wasmtime.Store()
-
-
 def add(a: i32, b: i32) -> i32:
     return a + b
 

@@ -21,16 +21,6 @@ GUEST = """(module
   (func (export "triple") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3))))"""
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def store() -> wasmtime.Store:
-    return wasmtime.Store()
-
-
 def test_caller_reads_guest_memory_three_ways(store, backend):
     reads: List[Any] = []
 

@@ -14,16 +14,6 @@ from wasmjit import f64, i32, i64
 BACKENDS = ("bytecode", "source", "reflect")
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def store() -> wasmtime.Store:
-    return wasmtime.Store()
-
-
 class CustomBase(BaseException):
     """Not an Exception: like KeyboardInterrupt, it must still cross wasm."""
 

@@ -19,11 +19,6 @@ from wasmjit import Kind, externref, f32, f64, funcref, i32, i64
 BACKENDS = ("bytecode", "source", "reflect")
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 def mixed(a: i32, b: i64, c: f32, d: f64) -> tuple[f64, f32, i64, i32]:
     return d, c, b, a
 

@@ -16,11 +16,6 @@ BACKENDS = ("bytecode", "source", "reflect")
 WAT = forwarding_wat(["i32"], ["i32"], carriers=False)
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 class Counter:
     def __init__(self) -> None:
         self.calls = 0

@@ -14,16 +14,6 @@ from wasmjit import i32, i64
 BACKENDS = ("bytecode", "source", "reflect")
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def store() -> wasmtime.Store:
-    return wasmtime.Store()
-
-
 def double(x: i32) -> i32:
     return 2 * x
 

@@ -46,16 +46,6 @@ from wasmjit import externref, f32, f64, funcref, i32, i64
 BACKENDS = ("bytecode", "source", "reflect")
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def store() -> wasmtime.Store:
-    return wasmtime.Store()
-
-
 def forward(store: wasmtime.Store, params: List[str], results: List[str], callback: Any, backend: str, **kw: Any):
     """Register ``callback``, instantiate a forwarding module; return ``run(*values) -> list``."""
     host = wasmjit.Function.from_callback(store, callback, backend=backend, **kw)
