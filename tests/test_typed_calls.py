@@ -10,40 +10,21 @@ import collections.abc
 import math
 import struct
 import sys
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Tuple
 
 import pytest
 import wasmtime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from wasm_helpers import ENGINE, instance_exports, typed_on
 
 import wasmjit
 from wasmjit import externref, f32, f64, funcref, i32, i64
 
 BACKENDS = ("bytecode", "source", "reflect")
 
-ENGINE = wasmtime.Engine()
-_MODULES: Dict[str, wasmtime.Module] = {}
-
-
-def instantiate(wat: str, imports: Any = (), store: Any = None) -> Tuple[wasmtime.Store, Any]:
-    """A fresh store (unless given) and the exports of ``wat`` instantiated in it."""
-    if store is None:
-        store = wasmtime.Store(ENGINE)
-    module = _MODULES.get(wat)
-    if module is None:
-        module = _MODULES[wat] = wasmtime.Module(store.engine, wat)
-    instance = wasmtime.Instance(store, module, list(imports))
-    return store, instance.exports(store)
-
-
-def make(store: wasmtime.Store, func: Any, backend: str, **kwargs: Any) -> Any:
-    """``wasmjit.typed`` forcing ``backend`` (reflect also through ``dynamic_code=False``)."""
-    if backend == "reflect":
-        kwargs.setdefault("dynamic_code", False)
-    typed = wasmjit.typed(store, func, backend=backend, **kwargs)
-    assert typed.backend == backend
-    return typed
+instantiate = instance_exports
+make = typed_on
 
 
 def bits(value: Any) -> Any:

@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, List, Tuple
 import pytest
 import wasmtime
 import wasmtime._func as wasmtime_func
+from wasm_helpers import ENGINE, instance_exports, typed_on
 
 import wasmjit
 from wasmjit import errors as wasmjit_errors
@@ -27,27 +28,8 @@ from wasmjit import i32, i64
 BACKENDS = ("bytecode", "source", "reflect")
 HOSTS = ("wasmjit", "stock")
 
-ENGINE = wasmtime.Engine()
-_MODULES: Dict[Tuple[int, str], wasmtime.Module] = {}
-
-
-def instantiate(wat: str, imports: Any = (), store: Any = None) -> Tuple[wasmtime.Store, Any]:
-    if store is None:
-        store = wasmtime.Store(ENGINE)
-    key = (id(store.engine), wat)
-    module = _MODULES.get(key)
-    if module is None:
-        module = _MODULES[key] = wasmtime.Module(store.engine, wat)
-    instance = wasmtime.Instance(store, module, list(imports))
-    return store, instance.exports(store)
-
-
-def make(store: wasmtime.Store, func: Any, backend: str, **kwargs: Any) -> Any:
-    if backend == "reflect":
-        kwargs.setdefault("dynamic_code", False)
-    typed = wasmjit.typed(store, func, backend=backend, **kwargs)
-    assert typed.backend == backend
-    return typed
+instantiate = instance_exports
+make = typed_on
 
 
 VT = {"i32": wasmtime.ValType.i32, "i64": wasmtime.ValType.i64, "f64": wasmtime.ValType.f64}

@@ -17,35 +17,18 @@ import subprocess
 import sys
 import textwrap
 import weakref
-from typing import Any, Dict, Tuple
+from typing import Any, Tuple
 
 import pytest
 import wasmtime
+from wasm_helpers import instance_exports, typed_on
 
 import wasmjit
 
 BACKENDS = ("bytecode", "source", "reflect")
 
-ENGINE = wasmtime.Engine()
-_MODULES: Dict[str, wasmtime.Module] = {}
-
-
-def instantiate(wat: str, imports: Any = (), store: Any = None) -> Tuple[wasmtime.Store, Any]:
-    if store is None:
-        store = wasmtime.Store(ENGINE)
-    module = _MODULES.get(wat)
-    if module is None:
-        module = _MODULES[wat] = wasmtime.Module(store.engine, wat)
-    instance = wasmtime.Instance(store, module, list(imports))
-    return store, instance.exports(store)
-
-
-def make(store: wasmtime.Store, func: Any, backend: str, **kwargs: Any) -> Any:
-    if backend == "reflect":
-        kwargs.setdefault("dynamic_code", False)
-    typed = wasmjit.typed(store, func, backend=backend, **kwargs)
-    assert typed.backend == backend
-    return typed
+instantiate = instance_exports
+make = typed_on
 
 
 def f64_of(pattern: int) -> float:

@@ -14,9 +14,12 @@ bit-for-bit, independently of how the outer call converts floats.
 from __future__ import annotations
 
 import struct
+import weakref
 from typing import Any, Dict, Iterable, List, Sequence, Tuple
 
 import wasmtime
+
+import wasmjit
 
 KINDS = ("i32", "i64", "f32", "f64", "v128", "funcref", "externref")
 NUMERIC_KINDS = ("i32", "i64", "f32", "f64")
@@ -267,3 +270,34 @@ def instantiate(store: wasmtime.Store, wat: str, imports: Sequence[Any] = ()) ->
     instance = wasmtime.Instance(store, module, list(imports))
     exports = instance.exports(store)
     return {name: exports[name] for name in [e.name for e in module.exports]}
+
+
+# Typed calls ---------------------------------------------------------------------
+
+#: One engine shared by the typed-call tests, so compiled modules can be reused.
+ENGINE = wasmtime.Engine()
+_COMPILED: "weakref.WeakKeyDictionary[wasmtime.Engine, Dict[str, wasmtime.Module]]" = weakref.WeakKeyDictionary()
+
+
+def instance_exports(wat: str, imports: Any = (), store: Any = None) -> Tuple[wasmtime.Store, Any]:
+    """A store (new on :data:`ENGINE` unless given) and the exports of ``wat`` in it.
+
+    Modules are compiled once per engine.
+    """
+    if store is None:
+        store = wasmtime.Store(ENGINE)
+    modules = _COMPILED.setdefault(store.engine, {})
+    module = modules.get(wat)
+    if module is None:
+        module = modules[wat] = wasmtime.Module(store.engine, wat)
+    instance = wasmtime.Instance(store, module, list(imports))
+    return store, instance.exports(store)
+
+
+def typed_on(store: wasmtime.Store, func: Any, backend: str, **kwargs: Any) -> Any:
+    """``wasmjit.typed`` forcing ``backend`` (reflect also through ``dynamic_code=False``)."""
+    if backend == "reflect":
+        kwargs.setdefault("dynamic_code", False)
+    typed = wasmjit.typed(store, func, backend=backend, **kwargs)
+    assert typed.backend == backend
+    return typed
