@@ -7,13 +7,13 @@ from typing import Any, List, Optional
 
 import pytest
 import wasmtime
-from wasm_helpers import forwarding_wat, functype, instantiate
+from wasm_helpers import available_backends, forwarding_wat, functype, instantiate
 
 import wasmjit
 from wasmjit import Kind, externref, f32, f64, funcref, i32, i64, v128
 
 I32, I64, F32, F64 = Kind.I32, Kind.I64, Kind.F32, Kind.F64
-BACKENDS = ("bytecode", "source", "reflect")
+BACKENDS = available_backends()
 
 
 def call_through_wasm(store: wasmtime.Store, host: wasmjit.Function, params, results, *args):

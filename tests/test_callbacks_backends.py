@@ -11,12 +11,22 @@ import pytest
 import wasmtime
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from wasm_helpers import I32_MAX, I32_MIN, I64_MAX, I64_MIN, f64_bits, forwarding_wat, functype, instantiate
+from wasm_helpers import (
+    I32_MAX,
+    I32_MIN,
+    I64_MAX,
+    I64_MIN,
+    available_backends,
+    f64_bits,
+    forwarding_wat,
+    functype,
+    instantiate,
+)
 
 import wasmjit
 from wasmjit import externref, f32, f64, i32, i64
 
-BACKENDS = ("bytecode", "source", "reflect")
+BACKENDS = available_backends()
 
 
 def add(a: i32, b: i32) -> i32:

@@ -5,12 +5,12 @@ from typing import Any, List
 
 import pytest
 import wasmtime
-from wasm_helpers import functype, instantiate
+from wasm_helpers import available_backends, functype, instantiate
 
 import wasmjit
 from wasmjit import externref, funcref, i32, i64
 
-BACKENDS = ("bytecode", "source", "reflect")
+BACKENDS = available_backends()
 
 GUEST = """(module
   (import "host" "f" (func $f (param i32 i32) (result i32)))

@@ -6,12 +6,12 @@ from typing import Any, Callable, List
 
 import pytest
 import wasmtime
-from wasm_helpers import forwarding_wat, functype, instantiate
+from wasm_helpers import available_backends, forwarding_wat, functype, instantiate
 
 import wasmjit
 from wasmjit import f64, i32, i64
 
-BACKENDS = ("bytecode", "source", "reflect")
+BACKENDS = available_backends()
 
 
 class CustomBase(BaseException):

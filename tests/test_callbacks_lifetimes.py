@@ -6,13 +6,13 @@ from typing import Any, List
 
 import pytest
 import wasmtime
-from wasm_helpers import forwarding_wat, functype, instantiate
+from wasm_helpers import available_backends, forwarding_wat, functype, instantiate
 
 import wasmjit
 from wasmjit import externref, i32
 from wasmjit.lifetimes import live_owners
 
-BACKENDS = ("bytecode", "source", "reflect")
+BACKENDS = available_backends()
 WAT = forwarding_wat(["i32"], ["i32"], carriers=False)
 
 

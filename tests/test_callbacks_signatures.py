@@ -28,6 +28,7 @@ from wasm_helpers import (
     U32_MAX,
     U64_MAX,
     as_list,
+    available_backends,
     f32_bits,
     f32_from_bits,
     f64_bits,
@@ -40,7 +41,7 @@ from wasm_helpers import (
 
 import wasmjit
 
-BACKENDS = ("bytecode", "source", "reflect")
+BACKENDS = available_backends()
 POOL = ("i32", "i64", "f32", "f64", "funcref", "externref")
 MARKERS = {name: getattr(wasmjit, name) for name in POOL}
 CASES = [(n, m) for n in range(17) for m in range(9)]

@@ -17,12 +17,12 @@ import textwrap
 
 import pytest
 import wasmtime
-from wasm_helpers import forwarding_wat, instantiate, lanes_of_v128, v128_from_lanes
+from wasm_helpers import available_backends, forwarding_wat, instantiate, lanes_of_v128, v128_from_lanes
 
 import wasmjit
 from wasmjit import Kind, i32, i64, v128
 
-BACKENDS = ("bytecode", "source", "reflect")
+BACKENDS = available_backends()
 EDGES = [bytes(16), b"\xff" * 16, bytes(range(16)), b"\x80" + bytes(15), bytes(15) + b"\x80"]
 
 

@@ -28,6 +28,7 @@ from wasm_helpers import (
     U64_MAX,
     Bits,
     as_list,
+    available_backends,
     f32_bits,
     f32_from_bits,
     f64_bits,
@@ -43,7 +44,7 @@ from wasm_helpers import (
 import wasmjit
 from wasmjit import externref, f32, f64, funcref, i32, i64
 
-BACKENDS = ("bytecode", "source", "reflect")
+BACKENDS = available_backends()
 
 
 def forward(store: wasmtime.Store, params: List[str], results: List[str], callback: Any, backend: str, **kw: Any):

@@ -44,6 +44,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import pytest
 import wasmtime
+from wasm_helpers import available_backends
 
 import wasmjit
 from wasmjit import externref, f32, f64, funcref, i32, i64, v128
@@ -55,7 +56,7 @@ except ImportError:  # pragma: no cover
     st = None  # type: ignore[assignment]
 
 KINDS = ("i32", "i64", "f32", "f64", "v128", "funcref", "externref")
-BACKENDS = ("bytecode", "source", "reflect")
+BACKENDS = available_backends()
 MARKERS: Dict[str, Any] = {
     "i32": i32,
     "i64": i64,

@@ -18,11 +18,12 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 import wasmtime
+from wasm_helpers import available_backends
 
 import wasmjit
 from wasmjit import externref, f32, f64, funcref, i32, i64
 
-BACKENDS = ("bytecode", "source", "reflect")
+BACKENDS = available_backends()
 
 I32 = wasmtime.ValType.i32
 I64 = wasmtime.ValType.i64

@@ -30,11 +30,12 @@ from typing import Any, Callable, List, Tuple
 
 import pytest
 import wasmtime
+from wasm_helpers import available_backends
 
 import wasmjit
 from wasmjit import externref, f64, i32, i64
 
-BACKENDS = ("bytecode", "source", "reflect")
+BACKENDS = available_backends()
 
 
 class CustomBase(BaseException):

@@ -28,12 +28,13 @@ from typing import Any, Dict, List
 
 import pytest
 import wasmtime
+from wasm_helpers import available_backends
 
 import wasmjit
 from wasmjit import externref, i32, i64
 from wasmjit.lifetimes import live_owners
 
-BACKENDS = ("bytecode", "source", "reflect")
+BACKENDS = available_backends()
 FUNCTIONS = int(os.environ.get("WASMJIT_LIFETIME_FUNCTIONS", "100000"))
 FUNCTIONS_LONG = int(os.environ.get("WASMJIT_LIFETIME_FUNCTIONS_LONG", "1000000"))
 #: Allowed growth of resident memory after the warm-up, per 100,000 functions.

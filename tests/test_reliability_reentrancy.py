@@ -20,11 +20,12 @@ from typing import Any, List, Tuple
 
 import pytest
 import wasmtime
+from wasm_helpers import available_backends
 
 import wasmjit
 from wasmjit import externref, f32, f64, i32, i64
 
-BACKENDS = ("bytecode", "source", "reflect")
+BACKENDS = available_backends()
 
 WAT = """
 (module

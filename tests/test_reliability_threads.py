@@ -14,12 +14,13 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 import wasmtime
+from wasm_helpers import available_backends
 
 import wasmjit
 from wasmjit import externref, f64, i32, i64
 from wasmjit.errors import take_pending
 
-BACKENDS = ("bytecode", "source", "reflect")
+BACKENDS = available_backends()
 THREADS = 8
 ROUNDS = 150
 

@@ -16,12 +16,12 @@ import pytest
 import wasmtime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from wasm_helpers import ENGINE, instance_exports, typed_on
+from wasm_helpers import ENGINE, available_backends, instance_exports, typed_on
 
 import wasmjit
 from wasmjit import externref, f32, f64, funcref, i32, i64
 
-BACKENDS = ("bytecode", "source", "reflect")
+BACKENDS = available_backends()
 
 instantiate = instance_exports
 make = typed_on

@@ -19,13 +19,13 @@ from typing import Any, Callable, Dict, List, Tuple
 import pytest
 import wasmtime
 import wasmtime._func as wasmtime_func
-from wasm_helpers import ENGINE, instance_exports, typed_on
+from wasm_helpers import ENGINE, available_backends, instance_exports, typed_on
 
 import wasmjit
 from wasmjit import errors as wasmjit_errors
 from wasmjit import i32, i64
 
-BACKENDS = ("bytecode", "source", "reflect")
+BACKENDS = available_backends()
 HOSTS = ("wasmjit", "stock")
 
 instantiate = instance_exports

@@ -21,11 +21,11 @@ from typing import Any, Tuple
 
 import pytest
 import wasmtime
-from wasm_helpers import instance_exports, typed_on
+from wasm_helpers import available_backends, instance_exports, typed_on
 
 import wasmjit
 
-BACKENDS = ("bytecode", "source", "reflect")
+BACKENDS = available_backends()
 
 instantiate = instance_exports
 make = typed_on

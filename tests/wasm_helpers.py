@@ -301,3 +301,8 @@ def typed_on(store: wasmtime.Store, func: Any, backend: str, **kwargs: Any) -> A
     typed = wasmjit.typed(store, func, backend=backend, **kwargs)
     assert typed.backend == backend
     return typed
+
+
+def available_backends() -> Tuple[str, ...]:
+    """The wasmjit backends this interpreter allows, in order (no bytecode before CPython 3.11)."""
+    return tuple(name for name, why in wasmjit.probe().items() if why is None)
