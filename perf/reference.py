@@ -31,7 +31,7 @@ def available() -> bool:
 
 
 def _runtime(text: str) -> Any:
-    import wasm3  # type: ignore[import-not-found]
+    import wasm3
 
     environment = wasm3.Environment()
     runtime = environment.new_runtime(STACK_BYTES)

@@ -55,7 +55,7 @@ class _Lazy:
 def run(workloads: Sequence[Workload], args: argparse.Namespace, rest: Sequence[str]) -> Optional[suite.Outcome]:
     """Measure under pyperf; the outcome in the master process, ``None`` in a worker."""
     try:
-        import pyperf  # type: ignore[import-untyped]
+        import pyperf
     except ImportError:
         print("error: --rigorous needs pyperf: pip install pyperf (or pip install '.[perf]')", file=sys.stderr)
         return None
