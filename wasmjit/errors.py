@@ -30,7 +30,7 @@ import wasmtime._func as _wasmtime_func
 
 from . import ffi
 
-__all__ = ["park", "take_pending", "raise_pending", "trap_for", "DynamicCodeUnavailable"]
+__all__ = ["park", "take_pending", "raise_pending", "DynamicCodeUnavailable"]
 
 _MESSAGE = b"python exception"
 
@@ -58,11 +58,6 @@ def park(exception: BaseException) -> int:
     """
     _pending.exception = exception
     return int(ffi.trap_new(_MESSAGE, len(_MESSAGE)))
-
-
-def trap_for(message: str) -> int:
-    data = message.encode("utf-8", "replace")
-    return int(ffi.trap_new(data, len(data)))
 
 
 def take_pending() -> Optional[BaseException]:

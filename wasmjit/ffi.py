@@ -83,20 +83,10 @@ linker_define_func_unchecked = _declare(
     c_void_p,  # finalizer
 )
 
-func_call_unchecked = _declare(
-    "wasmtime_func_call_unchecked",
-    c_void_p,  # wasmtime_error_t *
-    c_void_p,  # wasmtime_context_t *
-    c_void_p,  # const wasmtime_func_t *
-    c_void_p,  # wasmtime_val_raw_t *args_and_results
-    c_size_t,
-    c_void_p,  # wasm_trap_t **
-)
-
-#: The same function for the hot path of typed calls: no ``argtypes``, so
-#: ctypes passes pre-built ``c_void_p``/``c_size_t`` instances through
-#: without converting anything (this is wasmjit's own function object, not
-#: wasmtime-py's: ``LIB[name]`` creates a new one).
+#: ``wasmtime_func_call_unchecked`` for the hot path of typed calls: no
+#: ``argtypes``, so ctypes passes pre-built ``c_void_p``/``c_size_t``
+#: instances through without converting anything (wasmjit's own function
+#: object, not wasmtime-py's: ``LIB[name]`` creates a new one).
 func_call_unchecked_prebuilt = LIB["wasmtime_func_call_unchecked"]
 func_call_unchecked_prebuilt.restype = c_void_p
 

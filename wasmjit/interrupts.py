@@ -38,7 +38,7 @@ from typing import Any, Dict, Optional, Tuple
 import wasmtime._slab
 import wasmtime._value
 
-__all__ = ["STATE", "raise_interrupt", "register_entry", "ensure_deferring_handler", "deferring_handler_installed"]
+__all__ = ["STATE", "raise_interrupt", "register_entry", "ensure_deferring_handler"]
 
 
 class _State:
@@ -119,7 +119,3 @@ def ensure_deferring_handler() -> None:
         _installed = True
     except (ValueError, OSError):  # not the main interpreter, or no SIGINT here
         _installed = True
-
-
-def deferring_handler_installed() -> bool:
-    return signal.getsignal(signal.SIGINT) is _deferring_int_handler
