@@ -14,8 +14,8 @@ import wasmtime
 
 import wasmjit
 from wasmjit import Kind, i32, i64
-from wasmjit.annotations import resolve
-from wasmjit.signature import infer
+from wasmjit.model.annotations import resolve
+from wasmjit.model.signature import infer
 
 NAMESPACE = {"i32": i32, "i64": i64, "wasmjit": wasmjit, "typing": typing, "Callable": Callable, "Optional": Optional}
 

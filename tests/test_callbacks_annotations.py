@@ -65,7 +65,7 @@ MARKER_KINDS = [
 @pytest.mark.parametrize(("annotation", "kind"), MARKER_KINDS, ids=lambda v: str(v))
 def test_markers_name_their_kind(annotation, kind):
     # Inference only (registration is covered per kind elsewhere).
-    from wasmjit.signature import infer
+    from wasmjit.model.signature import infer
 
     def cb(x):
         return x

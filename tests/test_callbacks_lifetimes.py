@@ -10,7 +10,7 @@ from wasm_helpers import available_backends, forwarding_wat, functype, instantia
 
 import wasmjit
 from wasmjit import externref, i32
-from wasmjit.lifetimes import live_owners
+from wasmjit.boundary.lifetimes import live_owners
 
 BACKENDS = available_backends()
 WAT = forwarding_wat(["i32"], ["i32"], carriers=False)

@@ -87,7 +87,7 @@ def test_define_callback_dynamic_code_false():
 
 
 def test_define_callback_twice_is_an_error_and_leaks_nothing():
-    from wasmjit import lifetimes
+    from wasmjit.boundary import lifetimes
 
     linker = wasmjit.Linker(wasmtime.Engine())
     linker.define_callback("host", "f", double)

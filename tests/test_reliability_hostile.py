@@ -360,7 +360,7 @@ def test_bad_results(store: wasmtime.Store, backend: str) -> None:
     assert calls["many"](0) == (1, 2.5, 3)
     current[0] = None
     assert calls["none"](0) is None and calls["ref"](0) is None
-    assert wasmjit.errors.take_pending() is None
+    assert wasmjit.boundary.errors.take_pending() is None
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

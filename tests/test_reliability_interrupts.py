@@ -106,7 +106,7 @@ def test_base_exceptions_cross_unchanged(backend: str, caller: bool) -> None:
             pending.clear()
             # The function is intact afterwards.
             assert tuple(call(2, token)) == (2, token, 0.5)
-    assert wasmjit.errors.take_pending() is None
+    assert wasmjit.boundary.errors.take_pending() is None
     store.close()
 
 
@@ -212,7 +212,7 @@ except KeyboardInterrupt:
     elapsed = time.monotonic() - start
     # The store is consistent afterwards and nothing stays parked.
     assert loop(1000, which) == 1000
-    assert wasmjit.errors.take_pending() is None
+    assert wasmjit.boundary.errors.take_pending() is None
     print(f"INTERRUPTED after {calls[0]} callbacks in {elapsed:.2f}s", flush=True)
     sys.exit(0)
 print(f"COMPLETED total={total} callbacks={calls[0]}", flush=True)

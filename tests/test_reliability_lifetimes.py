@@ -4,7 +4,7 @@
   100,000: host functions from ``from_callback`` on every backend, typed
   calls, linker definitions) across thousands of stores, calling some of
   them, raising through some, passing externrefs.  Afterwards
-  ``wasmjit.lifetimes.live_owners()`` is back to its baseline, every
+  ``wasmjit.boundary.lifetimes.live_owners()`` is back to its baseline, every
   externref payload has been released, and resident memory measured after
   a warm-up has not grown by more than a small tolerance.  The churn runs
   in a fresh interpreter so the measurement sees only it.  The long profile
@@ -32,7 +32,7 @@ from wasm_helpers import available_backends
 
 import wasmjit
 from wasmjit import externref, i32, i64
-from wasmjit.lifetimes import live_owners
+from wasmjit.boundary.lifetimes import live_owners
 
 BACKENDS = available_backends()
 FUNCTIONS = int(os.environ.get("WASMJIT_LIFETIME_FUNCTIONS", "100000"))
@@ -44,7 +44,7 @@ CHURN = r"""
 import gc, json, os, sys, weakref
 import wasmtime, wasmjit
 from wasmjit import i32, i64, externref
-from wasmjit.lifetimes import live_owners
+from wasmjit.boundary.lifetimes import live_owners
 
 TARGET = int(sys.argv[1])
 PER_STORE = 24
@@ -131,7 +131,7 @@ print(json.dumps({
     "rss_growth": rss() - after_warmup,
     "payloads": len(payload_refs),
     "payloads_alive": sum(1 for r in payload_refs if r() is not None),
-    "pending": repr(wasmjit.errors.take_pending()),
+    "pending": repr(wasmjit.boundary.errors.take_pending()),
 }))
 """
 

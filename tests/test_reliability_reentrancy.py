@@ -127,7 +127,7 @@ def test_exception_from_the_bottom_reaches_the_top(host_backend: str, call_backe
     assert info.value is marker
     assert len(seen) == bottom and all(exc is marker for exc in seen)
     # Nothing stays parked; the functions keep working.
-    assert wasmjit.errors.take_pending() is None
+    assert wasmjit.boundary.errors.take_pending() is None
     store.close()
 
 
@@ -183,7 +183,7 @@ def test_nested_through_stock_and_typed_alternately(host_backend: str) -> None:
         raise AssertionError("unreachable")
 
     typed_dive, _ = build(store, host_backend, "bytecode", behaviour)
-    stock_dive.append(typed_dive.__wasmjit__[-1])  # the wasmtime.Func behind the typed call
+    stock_dive.append(typed_dive.__wasmjit__.func)  # the wasmtime.Func behind the typed call
     with pytest.raises(Marker) as info:
         typed_dive(0, 0, 0.0, None, 0.0)
     assert info.value is marker and len(seen) == bottom and all(exc is marker for exc in seen)
@@ -241,7 +241,7 @@ for attempt in range(3):
     finally:
         sys.setrecursionlimit(1000)
     assert rec.__wasmjit__ is not None
-assert wasmjit.errors.take_pending() is None
+assert wasmjit.boundary.errors.take_pending() is None
 print("OK", "; ".join(outcomes), flush=True)
 """
 

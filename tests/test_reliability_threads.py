@@ -18,7 +18,7 @@ from wasm_helpers import available_backends
 
 import wasmjit
 from wasmjit import externref, f64, i32, i64
-from wasmjit.errors import take_pending
+from wasmjit.boundary.errors import take_pending
 
 BACKENDS = available_backends()
 THREADS = 8

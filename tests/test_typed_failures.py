@@ -22,8 +22,8 @@ import wasmtime._func as wasmtime_func
 from wasm_helpers import ENGINE, available_backends, instance_exports, typed_on
 
 import wasmjit
-from wasmjit import errors as wasmjit_errors
 from wasmjit import i32, i64
+from wasmjit.boundary import errors as wasmjit_errors
 
 BACKENDS = available_backends()
 HOSTS = ("wasmjit", "stock")

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
-from . import errors as _errors  # noqa: F401 - installs the exception bridge
 from .backends import generation_count, get_dynamic_code, probe, set_dynamic_code
+from .boundary import errors as _errors  # noqa: F401 - installs the exception bridge
+from .boundary.caller import Caller
+from .boundary.errors import DynamicCodeUnavailable
 from .callbacks import Function, Linker
-from .caller import Caller
 from .calls import TypedFunc, typed
 from .dropin import install, installed, uninstall
-from .errors import DynamicCodeUnavailable
-from .signature import Signature
-from .values import Kind, externref, f32, f64, funcref, i32, i64, v128
+from .model.kinds import Kind, externref, f32, f64, funcref, i32, i64, v128
+from .model.signature import Signature
 
 __version__ = "0.1.0"
 
@@ -56,21 +56,21 @@ __all__ = [
 def explain(function: Any) -> str:
     """A readable listing of the trampoline behind a ``Function`` or a typed call.
 
-    ``source``: the generated Python; ``bytecode``: its disassembly (and the
-    equivalent Python); ``reflect``: the plan it interprets.  Also takes a
+    ``source``: the generated Python; ``bytecode``: its disassembly and the
+    equivalent Python; ``reflect``: the plan it interprets.  Also takes a
     ``wasmtime.Func`` built while :func:`install` was active.  Raises
     ``TypeError`` for anything else.
     """
     prepared = getattr(function, "_prepared", None) or getattr(function, "_wasmjit_prepared", None)
     if prepared is not None:  # a Function, or a wasmtime.Func built under install()
-        template = prepared.owner.template
-        trampoline: Any = prepared.owner.trampoline
-        header = f"{prepared.name}: {prepared.signature} -> {template.backend} backend"
+        owner = prepared.owner
+        trampoline: Any = owner.trampoline
+        header = f"{prepared.name}: {prepared.signature} -> {owner.backend} backend"
         skipped: Dict[str, str] = prepared.skipped
     elif hasattr(function, "__wasmjit__"):
-        template = function.__wasmjit__[0]
+        owner = function.__wasmjit__
         trampoline = function
-        header = f"typed call {function.signature} -> {template.backend} backend"
+        header = f"typed call {function.signature} -> {owner.backend} backend"
         skipped = {}
     else:
         raise TypeError(
@@ -78,13 +78,7 @@ def explain(function: Any) -> str:
             f"not {type(function).__name__}"
         )
     parts = [header]
-    for backend, why in skipped.items():
-        parts.append(f"  skipped {backend}: {why}")
+    parts.extend(f"  skipped {backend}: {why}" for backend, why in skipped.items())
     parts.append("")
-    if template.backend == "bytecode":
-        parts.append(template.listing(trampoline))
-        parts.append("equivalent Python:")
-        parts.append(template.source)
-    else:
-        parts.append(template.listing())
+    parts.append(owner.template.listing(trampoline))
     return "\n".join(parts)

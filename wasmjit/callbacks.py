@@ -15,13 +15,12 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import wasmtime
 
-from . import ffi, lifetimes
 from .backends import bind
-from .errors import error_from_address
-from .plan import Plan, callback_plan
-from .runtime import CallbackFailure, WasmtimeCallbackFailure
-from .signature import Signature, callable_name, infer, signature_of_functype
-from .values import Kind
+from .boundary import ffi, lifetimes, wasmtime_py
+from .boundary.failures import CallbackFailure, WasmtimeCallbackFailure
+from .model.kinds import Kind
+from .model.plan import CallbackBindings, Flavour, Plan, callback_plan
+from .model.signature import Signature, callable_name, infer, signature_of_functype
 
 __all__ = ["Function", "Linker"]
 
@@ -55,9 +54,9 @@ class PreparedCallback:
         access_caller: Optional[bool],
         dynamic_code: Optional[bool],
         backend: Optional[str],
-        flavour: str = "wasmjit",
+        flavour: Flavour = Flavour.WASMJIT,
     ) -> None:
-        if flavour == "wasmtime":
+        if flavour is Flavour.WASMTIME:
             # wasmtime-py's rules: the FuncType alone decides; annotations are not consulted.
             assert functype is not None
             signature = signature_of_functype(functype, bool(access_caller))
@@ -65,8 +64,8 @@ class PreparedCallback:
         else:
             signature, name = infer(callback, functype, access_caller)
         plan = callback_plan(signature, flavour)
-        failure = (WasmtimeCallbackFailure if flavour == "wasmtime" else CallbackFailure)(plan, name)
-        template, trampoline, skipped = bind(plan, {"callback": callback, "fail": failure}, dynamic_code, backend)
+        failure = (WasmtimeCallbackFailure if flavour is Flavour.WASMTIME else CallbackFailure)(plan, name)
+        template, trampoline, skipped = bind(plan, CallbackBindings(callback, failure), dynamic_code, backend)
         thunk = ffi.UncheckedCallback(trampoline)
         # wasmtime gets wasmjit's own FuncType for this engine, never the
         # caller's: a wasm_functype_t is bound to the first engine that uses
@@ -77,16 +76,16 @@ class PreparedCallback:
         self.name = name
         self.functype = functype
         self.skipped = skipped
-        self.owner = lifetimes.Owner(thunk, trampoline, callback, functype, template.backend, template)
+        self.owner = lifetimes.Owner(thunk, trampoline, callback, functype, template)
         self.thunk_address = int(ctypes.cast(thunk, ctypes.c_void_p).value or 0)
 
     def new_func(self, store: wasmtime.Store) -> Any:
         """Hand the trampoline to ``wasmtime_func_new_unchecked``; the new ``wasmtime_func_t``."""
-        context = store._context()  # ValueError when the store is closed
+        context = wasmtime_py.store_context(store)  # ValueError when the store is closed
         handle = lifetimes.register(self.owner)
         out = ffi.FuncStruct()
         ffi.func_new_unchecked(
-            ctypes.cast(context, ctypes.c_void_p).value,
+            context,
             ctypes.cast(self.functype.ptr(), ctypes.c_void_p).value,
             self.thunk_address,
             handle,
@@ -114,7 +113,7 @@ class PreparedCallback:
         if error:
             # wasmtime drops (finalizes) the function it did not define; popping again is harmless.
             lifetimes.release(handle)
-            raise error_from_address(error)
+            raise wasmtime_py.error_from_address(error)
 
 
 class Function(wasmtime.Func):
@@ -165,10 +164,10 @@ class Function(wasmtime.Func):
         """
         if not isinstance(store, wasmtime.Store):
             raise TypeError(f"expected a wasmtime.Store, got {store.__class__.__name__}")  # `type` is a parameter here
-        store._context()  # ValueError when the store is closed, before any work
+        wasmtime_py.store_context(store)  # ValueError when the store is closed, before any work
         prepared = PreparedCallback(store.engine, callback, type, access_caller, dynamic_code, backend)
         function: Function = cls.__new__(cls)
-        function._func = prepared.new_func(store)
+        wasmtime_py.set_func_handle(function, prepared.new_func(store))
         function._prepared = prepared
         function.backend = prepared.owner.backend
         function.signature = prepared.signature

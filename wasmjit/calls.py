@@ -23,12 +23,14 @@ from typing import Any, Optional, Protocol, Tuple, runtime_checkable
 import wasmtime
 from typing_extensions import get_args, get_origin
 
-from . import ffi
 from .backends import bind
-from .plan import Plan, call_plan
-from .runtime import CallFailure, check_store
-from .signature import Signature, _kind_of, _results_of, kinds_of_functype
-from .values import Kind, store_id_of_context
+from .boundary import ffi, wasmtime_py
+from .boundary.conversions import store_id_of_context
+from .boundary.failures import CallFailure, check_store
+from .boundary.lifetimes import CallOwner
+from .model.kinds import Kind
+from .model.plan import CallBindings, Flavour, Plan, call_plan
+from .model.signature import Signature, _kind_of, _results_of, kinds_of_functype
 
 __all__ = ["typed", "TypedFunc"]
 
@@ -106,8 +108,7 @@ def store_id(store: wasmtime.Store) -> int:
     """The id wasmtime gives ``store`` (cached per store)."""
     found = _store_ids.get(store)
     if found is None:
-        context = int(ctypes.cast(store._context(), ctypes.c_void_p).value or 0)
-        found = _store_ids[store] = store_id_of_context(context)
+        found = _store_ids[store] = store_id_of_context(wasmtime_py.store_context(store))
     return found
 
 
@@ -119,63 +120,55 @@ def specialise(
     name: Optional[str] = None,
     dynamic_code: Optional[bool] = None,
     backend: Optional[str] = None,
-    flavour: str = "wasmjit",
+    flavour: Flavour = Flavour.WASMJIT,
 ) -> "Tuple[TypedFunc, int]":
     """The specialised caller of ``func`` and its number of parameters."""
     store = check_store(store)
     if not isinstance(func, wasmtime.Func):
         raise TypeError(f"expected a wasmtime.Func, got {type(func).__name__}")
-    if func._func.store_id != store_id(store):
+    if wasmtime_py.func_handle(func).store_id != store_id(store):
         raise ValueError("this wasmtime.Func belongs to another store")
     params, results = kinds_of_functype(func.type(store))
-    if flavour == "wasmtime" and Kind.V128 in params + results:
+    if flavour is Flavour.WASMTIME and Kind.V128 in params + results:
         raise TypeError("v128 is not a wasmtime-py value type")
     sig = Signature(params, results, False, len(results) > 1)
     if signature is not None:
         _check_declared(signature, sig)
     plan = call_plan(sig, flavour)
-    context = int(ctypes.cast(store._context(), ctypes.c_void_p).value or 0)
-    return _bind(store, func, plan, dynamic_code, backend, context, name or _DEFAULT_NAME), len(params)
+    function = _typed_caller(store, func, plan, dynamic_code, backend, name)
+    return function, len(params)
 
 
-def _bind(
+def _typed_caller(
     store: wasmtime.Store,
     func: wasmtime.Func,
     plan: Plan,
     dynamic_code: Optional[bool],
     backend: Optional[str],
-    context: int,
-    name: str,
+    name: Optional[str],
 ) -> TypedFunc:
-    slots = plan.slots
-    trap_offset = slots * ffi.SLOT_SIZE
-    buffer, buffer_address = _aligned_buffer(trap_offset + 8)
-    func_copy = ffi.FuncStruct.from_buffer_copy(func._func)
-    failure = CallFailure(plan, name, buffer, trap_offset, context)
-    if plan.flavour == "wasmtime":
+    """Bind ``func`` of ``store`` into a trampoline of ``plan``: the typed caller."""
+    context = wasmtime_py.store_context(store)
+    buffer, buffer_address = _aligned_buffer(plan.buffer_size)
+    func_copy = ffi.FuncStruct.from_buffer_copy(wasmtime_py.func_handle(func))
+    failure = CallFailure(plan, name or _DEFAULT_NAME, buffer, context, qualname=name or plan.name)
+    if plan.flavour is Flavour.WASMTIME:
         failure.follow_wasmtime(store)
-    # The call's arguments are pre-built ctypes objects: ctypes passes them
-    # through unconverted (see ffi.func_call_unchecked_prebuilt).
-    template, function, _skipped = bind(
-        plan,
-        {
-            "store": store,
-            "buffer": buffer,
-            "context": ctypes.c_void_p(context),
-            "func": ctypes.c_void_p(ctypes.addressof(func_copy)),
-            "buffer_address": ctypes.c_void_p(buffer_address),
-            "nslots": ctypes.c_size_t(slots),
-            "trap_address": ctypes.c_void_p(buffer_address + trap_offset),
-            "fail": failure.fail,
-            "encode_exact": failure.encode_exact,
-        },
-        dynamic_code,
-        backend,
+    bindings = CallBindings(
+        store=store,
+        buffer=buffer,
+        context=ctypes.c_void_p(context),
+        func=ctypes.c_void_p(ctypes.addressof(func_copy)),
+        buffer_address=ctypes.c_void_p(buffer_address),
+        nslots=ctypes.c_size_t(plan.slots),
+        trap_address=ctypes.c_void_p(buffer_address + plan.trap_offset),
+        fail=failure.fail,
+        encode_exact=failure.encode_exact,
+        too_many=failure.too_many,
     )
-    if name != _DEFAULT_NAME:
-        function.__name__ = function.__qualname__ = name  # wrong argument counts name it
+    template, function, _skipped = bind(plan, bindings, dynamic_code, backend, name)
     function.backend = template.backend  # type: ignore[attr-defined]
     function.signature = plan.signature  # type: ignore[attr-defined]
     # What the raw addresses above point into must live as long as the function.
-    function.__wasmjit__ = (template, func_copy, buffer, failure, func)  # type: ignore[attr-defined]
+    function.__wasmjit__ = CallOwner(template, func_copy, buffer, failure, func)  # type: ignore[attr-defined]
     return typing.cast(TypedFunc, function)

@@ -26,7 +26,9 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import wasmtime
 
-from .values import Kind
+from .boundary import wasmtime_py
+from .model.kinds import Kind
+from .model.plan import Flavour
 
 __all__ = ["install", "uninstall", "installed", "CALLERS_PER_STORE"]
 
@@ -75,13 +77,13 @@ def uninstall() -> None:
 
 def _prepare(engine: wasmtime.Engine, ty: wasmtime.FuncType, func: Callable[..., Any], access_caller: bool) -> Any:
     from .callbacks import PreparedCallback
-    from .signature import kinds_of_functype
+    from .model.signature import kinds_of_functype
 
     params, results = kinds_of_functype(ty)
     if Kind.V128 in params + results:
         # wasmtime-py has no v128 values; its own path keeps its behaviour.
         raise TypeError("v128 is not a wasmtime-py value type")
-    return PreparedCallback(engine, func, ty, access_caller, None, None, flavour="wasmtime")
+    return PreparedCallback(engine, func, ty, access_caller, None, None, flavour=Flavour.WASMTIME)
 
 
 def _func_init(
@@ -101,7 +103,7 @@ def _func_init(
         # A value type wasmjit cannot specialise: wasmtime-py's own path.
         _originals["Func.__init__"](self, store, ty, func, access_caller)
         return
-    self._func = prepared.new_func(store)
+    wasmtime_py.set_func_handle(self, prepared.new_func(store))
     self._wasmjit_prepared = prepared  # type: ignore[attr-defined]
 
 
@@ -127,14 +129,14 @@ def _new_caller(func: wasmtime.Func, store: wasmtime.Store) -> Optional[_Caller]
     from .calls import specialise
 
     try:
-        typed, nparams = specialise(store, func, flavour="wasmtime")
+        typed, nparams = specialise(store, func, flavour=Flavour.WASMTIME)
     except TypeError:
         return None  # a value type wasmjit cannot specialise
     return (store, nparams, typed)
 
 
 def _caller_for(func: wasmtime.Func, store: wasmtime.Store) -> Optional[_Caller]:
-    key = bytes(func._func)
+    key = bytes(wasmtime_py.func_handle(func))
     table = _per_store.get(store)
     if table is None:
         table = _per_store[store] = OrderedDict()
@@ -154,7 +156,7 @@ def _caller_for(func: wasmtime.Func, store: wasmtime.Store) -> Optional[_Caller]
 def _func_call(self: wasmtime.Func, store: Any, *params: Any) -> Any:
     entry: Optional[_Caller] = self.__dict__.get("_wasmjit_call")
     if entry is None or entry[0] is not store:
-        if not isinstance(store, wasmtime.Store) or store._Store__context is None:  # type: ignore[attr-defined]
+        if not isinstance(store, wasmtime.Store) or wasmtime_py.store_is_closed(store):
             # A Caller, or a closed store: wasmtime-py's own path and errors.
             return _originals["Func.__call__"](self, store, *params)
         entry = _caller_for(self, store)

@@ -14,18 +14,27 @@ makes ``reflect`` the default) or :func:`set_dynamic_code`.
 
 Templates are cached per (plan, backend): a signature is generated once per
 process, and every later registration only binds its values.
+
+What every backend needs is done here, once: the values shared by all
+trampolines of a plan (:func:`statics`), the bound values' structure (the
+plan's ``bindings``), the trampoline's name, and for callbacks the interrupt
+machinery (see :mod:`wasmjit.boundary.interrupts`).
 """
 
 from __future__ import annotations
 
 import os
+import struct
 import threading
 import types
-from typing import Any, Callable, Dict, Optional, Protocol, Tuple
+from typing import Any, Callable, Dict, NamedTuple, Optional, Protocol, Tuple
 
-from ..errors import DynamicCodeUnavailable
-from ..plan import Plan
-from ..runtime import statics
+from ..boundary import conversions, ffi, interrupts
+from ..boundary.caller import Caller
+from ..boundary.errors import DynamicCodeUnavailable
+from ..boundary.failures import MISSING, ExactPath, closed_store
+from ..model.kinds import Kind
+from ..model.plan import Direction, Plan
 from . import bytecode as bytecode_backend
 from .reflect import ReflectTemplate
 from .source import SourceTemplate
@@ -39,6 +48,7 @@ __all__ = [
     "set_dynamic_code",
     "get_dynamic_code",
     "generation_count",
+    "statics",
 ]
 
 BACKENDS = ("bytecode", "source", "reflect")
@@ -46,12 +56,54 @@ GENERATED = ("bytecode", "source")
 
 
 class Template(Protocol):
+    """What a backend makes of one plan: binds values into trampolines, and lists them."""
+
     backend: str
     plan: Plan
 
-    def bind(self, values: Dict[str, Any]) -> Callable[..., Any]: ...
+    def bind(self, bindings: NamedTuple) -> Callable[..., Any]:
+        """A new trampoline with ``bindings`` (an instance of ``plan.bindings``) bound in."""
+        ...
 
-    def listing(self) -> str: ...
+    def listing(self, trampoline: Callable[..., Any]) -> str:
+        """A readable listing of ``trampoline`` (one this template bound)."""
+        ...
+
+
+# What trampolines read besides their bound values --------------------------------
+
+_STATICS: Dict[Plan, Dict[str, Any]] = {}
+
+
+def statics(plan: Plan) -> Dict[str, Any]:
+    """The values of the names every trampoline of ``plan`` shares."""
+    found = _STATICS.get(plan)
+    if found is not None:
+        return found
+    names: Dict[str, Any] = {
+        "MEMORY": ffi.MEMORY,
+        "MISSING": MISSING,
+        "ExactPath": ExactPath,
+        "tuple": tuple,
+        "BaseException": BaseException,
+        "decode": struct.Struct(plan.decode_format).unpack_from,
+        "encode": struct.Struct(plan.encode_format).pack_into,
+        "release": conversions.release,
+    }
+    names.update((kind.python_class.__name__, kind.python_class) for kind in Kind if kind.python_class)
+    if plan.direction is Direction.CALLBACK:
+        names["interrupts"] = interrupts.STATE
+        names["raise_interrupt"] = interrupts.raise_interrupt
+        names["caller_context"] = ffi.caller_context
+        names["Caller"] = Caller
+        names["invalidate"] = Caller._invalidate
+    else:
+        names["call_unchecked"] = ffi.func_call_unchecked_prebuilt
+        names["closed_store"] = closed_store
+    for _, conv in plan.decoders + plan.encoders:
+        names[conv] = conversions.CONVERTERS[conv]
+    _STATICS[plan] = names
+    return names
 
 
 # The process-wide policy -------------------------------------------------------
@@ -140,7 +192,8 @@ _failures: Dict[Tuple[Plan, str], str] = {}
 _generations: Dict[str, int] = {name: 0 for name in BACKENDS}
 _templates_lock = threading.RLock()
 
-_FACTORIES: Dict[str, Any] = {
+#: The template class of each backend (the tests add a reference interpreter here).
+FACTORIES: Dict[str, Any] = {
     "bytecode": bytecode_backend.BytecodeTemplate,
     "source": SourceTemplate,
     "reflect": ReflectTemplate,
@@ -160,7 +213,7 @@ def _build(plan: Plan, backend: str) -> Template:
     with _templates_lock:
         found = _templates.get(key)
         if found is None:
-            built: Template = _FACTORIES[backend](plan, statics(plan))
+            built: Template = FACTORIES[backend](plan, statics(plan))
             _generations[backend] += 1
             _templates[key] = found = built
         return found
@@ -186,11 +239,11 @@ def template_for(
     if dynamic_code not in (None, True, False):
         raise TypeError("dynamic_code= takes True, False or None")
     if backend is not None:
-        if backend not in BACKENDS:
+        if backend not in FACTORIES:
             raise ValueError(f"backend= must be one of {', '.join(BACKENDS)}, not {backend!r}")
         if dynamic_code is False and backend != "reflect":
             raise ValueError(f"backend={backend!r} generates code but dynamic_code=False")
-        reason = probe()[backend] or _failures.get((plan, backend))
+        reason = probe().get(backend) or _failures.get((plan, backend))
         if reason is not None:
             raise DynamicCodeUnavailable(f"the {backend} backend is unavailable: {reason}")
         return _build(plan, backend), {}
@@ -212,20 +265,34 @@ def template_for(
 
 
 def bind(
-    plan: Plan, values: Dict[str, Any], dynamic_code: Optional[bool] = None, backend: Optional[str] = None
+    plan: Plan,
+    bindings: NamedTuple,
+    dynamic_code: Optional[bool] = None,
+    backend: Optional[str] = None,
+    name: Optional[str] = None,
 ) -> Tuple[Template, Callable[..., Any], Dict[str, str]]:
-    """Choose a template for ``plan`` and bind ``values`` into a trampoline.
+    """Choose a template for ``plan`` and bind ``bindings`` into a trampoline.
 
-    Binding a bytecode template creates a code object; an audit hook added
-    after the template was built can refuse that.  Unless ``backend=`` names
-    one backend, such a refusal moves on to the next backend, like a failed
-    generation does.
+    ``bindings`` is an instance of ``plan.bindings``.  The trampoline is
+    named ``name`` (default: the plan's name).  Binding a bytecode template
+    creates a code object; an audit hook added after the template was built
+    can refuse that.  Unless ``backend=`` names one backend, such a refusal
+    moves on to the next backend, like a failed generation does.
     """
+    if type(bindings) is not plan.bindings:
+        raise TypeError(f"a {plan.direction.value} plan binds {plan.bindings.__name__}, not {type(bindings).__name__}")
     while True:
         template, skipped = template_for(plan, dynamic_code, backend)
         try:
-            return template, template.bind(values), skipped
+            trampoline = template.bind(bindings)
         except Exception as exc:
             if backend is not None:
                 raise
             _failures[(plan, template.backend)] = f"binding failed ({type(exc).__name__}: {exc})"
+            continue
+        trampoline.__name__ = trampoline.__qualname__ = name or plan.name
+        if plan.direction is Direction.CALLBACK:
+            # The trampoline's frame must not raise an interrupt before its try.
+            interrupts.ensure_deferring_handler()
+            interrupts.register_entry(trampoline.__code__)
+        return template, trampoline, skipped

@@ -1,6 +1,6 @@
 """The ``bytecode`` backend: the plan's program assembled as a code object.
 
-The same program the ``source`` backend renders is lowered here to CPython
+The plan's program (see :mod:`wasmjit.model.ir`) is lowered here to CPython
 instructions with the ``bytecode`` package; nothing is compiled from text.
 Every name that is not a local is a constant of the code object: statics
 are baked in when the plan's template is assembled (once per plan), and the
@@ -9,9 +9,11 @@ per-trampoline values (the callback, the buffer, ...) are placeholders that
 The hot path loads them with ``LOAD_CONST``: no global, builtin or closure
 look-up.
 
-Line numbers follow the ``source`` rendering of the same plan, and that
-rendering is registered in ``linecache`` under the code object's filename,
-so a traceback through a bytecode trampoline shows the equivalent Python.
+Line numbers follow the program's Python rendering
+(:func:`~wasmjit.model.ir.render_python`, statement by statement through
+their paths), and that rendering is registered in ``linecache`` under the
+code object's filename, so a traceback through a bytecode trampoline shows
+the equivalent Python.
 
 Instruction sequences differ between CPython versions; this backend emits
 the forms of CPython 3.11, 3.12 and 3.13 (call sequences, jump names,
@@ -28,10 +30,9 @@ import itertools
 import linecache
 import sys
 import types
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Tuple
 
-from .. import interrupts
-from ..plan import (
+from ..model.ir import (
     AnyOf,
     Assign,
     Attr,
@@ -45,14 +46,17 @@ from ..plan import (
     MakeTuple,
     Name,
     NewList,
-    Plan,
+    Path,
     Program,
     Raise,
     Return,
     Stmt,
     Try,
+    constants_of,
+    locals_of,
+    render_python,
 )
-from . import source as source_backend
+from ..model.plan import Plan
 
 __all__ = ["BytecodeTemplate", "SUPPORTED", "unsupported_reason"]
 
@@ -92,7 +96,7 @@ class _Placeholder:
 
 
 class _Assembler:
-    def __init__(self, local_names: "List[str]", constants: Dict[str, Any], lines: Iterator[int]) -> None:
+    def __init__(self, local_names: "List[str]", constants: Dict[str, Any], lines: Dict[Path, int]) -> None:
         from bytecode import Instr
 
         self.Instr = Instr
@@ -155,14 +159,14 @@ class _Assembler:
         else:
             raise TypeError(f"unknown expression {expr!r}")
 
-    def statements(self, stmts: "Tuple[Stmt, ...]") -> None:
-        for stmt in stmts:
-            self.statement(stmt)
+    def statements(self, stmts: "Tuple[Stmt, ...]", path: Path) -> None:
+        for index, stmt in enumerate(stmts):
+            self.statement(stmt, (*path, index))
 
-    def statement(self, stmt: Stmt) -> None:
+    def statement(self, stmt: Stmt, path: Path) -> None:
         from bytecode import Label, TryBegin, TryEnd  # type: ignore[attr-defined]
 
-        self.lineno = next(self.lines)
+        self.lineno = self.lines[path]
         if isinstance(stmt, Assign):
             self.expr(stmt.value)
             if stmt.unpack:
@@ -192,7 +196,7 @@ class _Assembler:
                 self.out.append(then)
             else:
                 raise TypeError(f"unknown test {stmt.test!r}")
-            self.statements(stmt.body)
+            self.statements(stmt.body, (*path, 0))
             self.out.append(end)
         elif isinstance(stmt, Raise):
             self.load(stmt.exception)
@@ -209,7 +213,7 @@ class _Assembler:
             # on entry, and holds the saved lasti under the handler.
             begin = TryBegin(handler, push_lasti=False, stack_depth=0)
             self.out.append(begin)
-            self.statements(stmt.body)
+            self.statements(stmt.body, (*path, 0))
             self.out.append(TryEnd(begin))
             body_returns = bool(stmt.body) and isinstance(stmt.body[-1], Return)
             if not body_returns:
@@ -217,16 +221,18 @@ class _Assembler:
             self.out.append(handler)
             guard = TryBegin(cleanup, push_lasti=True, stack_depth=1)
             self.out.append(guard)
-            self.lineno = next(self.lines)  # the ``except`` line
+            handler_path = (*path, 1)
+            self.lineno = self.lines[handler_path]  # the ``except`` line
             self.instr("PUSH_EXC_INFO")
             if stmt.name:
                 self.instr("STORE_FAST", stmt.name)
             else:
                 self.instr("POP_TOP")
             leading, last = stmt.handler[:-1], stmt.handler[-1]
-            self.statements(leading)
+            self.statements(leading, handler_path)
+            last_path = (*handler_path, len(leading))
             if isinstance(last, Return):
-                self.lineno = next(self.lines)
+                self.lineno = self.lines[last_path]
                 if last.value is None:
                     self.instr("LOAD_CONST", None)
                 else:
@@ -236,7 +242,7 @@ class _Assembler:
                 self.instr("POP_EXCEPT")
                 self.instr("RETURN_VALUE")
             else:
-                self.statement(last)
+                self.statement(last, last_path)
                 self.out.append(TryEnd(guard))
                 self.instr("POP_EXCEPT")
                 self.instr("JUMP_FORWARD", after)
@@ -282,17 +288,18 @@ def _stack_needed(stmts: "Tuple[Stmt, ...]") -> int:
 
 _DOC_MARKER = "<wasmjit docstring>"
 
-# ``RESUME 0`` at a function's start handles pending signals, before the
-# trampoline's ``try``; ctypes would swallow a KeyboardInterrupt raised there
-# and hand wasm an undefined return value.  ``RESUME 2`` ("after yield from")
-# runs no such check on CPython 3.11-3.13: the next check is inside the
-# ``try``.  (The program's interrupt point covers the same hazard under
-# wasmjit's default SIGINT handler; this covers custom handlers too.)
-_RESUME_WITHOUT_INTERRUPTS = 2
+# How the program's ``entry_checks_signals`` is rendered.  ``RESUME 0`` at a
+# function's start handles pending signals, before the trampoline's ``try``;
+# ctypes would swallow a KeyboardInterrupt raised there and hand wasm an
+# undefined return value.  ``RESUME 2`` ("after yield from") runs no such
+# check on CPython 3.11-3.13: the next check is inside the ``try``.  (The
+# program's interrupt point covers the same hazard under wasmjit's default
+# SIGINT handler; this covers custom handlers too.)
+_RESUME_AT_ENTRY = {True: 0, False: 2}
 _assembled: Dict[Program, types.CodeType] = {}
 
 
-def _assemble(shape: Program, constant_names: "List[str]", statement_lines: "List[int]") -> types.CodeType:
+def _assemble(shape: Program, constant_names: "List[str]", lines: Dict[Path, int]) -> types.CodeType:
     """Assemble the code object of one program shape; every constant is a placeholder.
 
     Programs of one shape differ only in their constants (the ``struct``
@@ -310,10 +317,10 @@ def _assemble(shape: Program, constant_names: "List[str]", statement_lines: "Lis
         # The handler catches everything without a type check.
         if name != "BaseException"
     }
-    assembler = _Assembler(shape.locals(), constants, iter(statement_lines))
+    assembler = _Assembler(locals_of(shape), constants, lines)
     assembler.lineno = 1
-    assembler.instr("RESUME", _RESUME_WITHOUT_INTERRUPTS)
-    assembler.statements(shape.body)
+    assembler.instr("RESUME", _RESUME_AT_ENTRY[shape.entry_checks_signals])
+    assembler.statements(shape.body, ())
     if not shape.body or not isinstance(shape.body[-1], Return):
         assembler.instr("LOAD_CONST", None)
         assembler.instr("RETURN_VALUE")
@@ -323,9 +330,11 @@ def _assemble(shape: Program, constant_names: "List[str]", statement_lines: "Lis
     code.first_lineno = 1
     code.argcount = len(shape.arguments)
     code.posonlyargcount = len(shape.arguments)
-    code.argnames = list(shape.arguments)
+    code.argnames = list(shape.arguments) + ([shape.extra] if shape.extra else [])
     code.docstring = _DOC_MARKER
     code.flags = CompilerFlags.OPTIMIZED | CompilerFlags.NEWLOCALS
+    if shape.extra:
+        code.flags |= CompilerFlags.VARARGS
     # Stack size and exception depths are known from the program's shape;
     # letting ``bytecode`` compute them costs most of the assembly time.
     assembled: types.CodeType = code.to_code(
@@ -350,10 +359,10 @@ class BytecodeTemplate:
             raise RuntimeError(reason)
         self.plan = plan
         program = plan.program()
-        text, statement_lines, constant_names = source_backend.render(plan, program)
-        self.source = text
+        rendering = render_python(program)
+        self.source = text = rendering.text
         shape = dataclasses.replace(program, name="trampoline", docstring="")
-        assembled = _assemble(shape, constant_names, statement_lines)
+        assembled = _assemble(shape, constants_of(program), rendering.lines)
         consts = list(assembled.co_consts)
         self._slots: List[Tuple[int, str]] = []
         for index, value in enumerate(consts):
@@ -373,17 +382,14 @@ class BytecodeTemplate:
         self._globals: Dict[str, Any] = {"__name__": "wasmjit.generated", "__builtins__": {}}
         self.name = program.name
 
-    def bind(self, values: Dict[str, Any]) -> Callable[..., Any]:
-        if self.plan.direction == "callback":
-            interrupts.ensure_deferring_handler()
+    def bind(self, bindings: NamedTuple) -> Callable[..., Any]:
         consts = self._consts.copy()
         for index, name in self._slots:
-            consts[index] = values[name]
+            consts[index] = getattr(bindings, name)
         code = self.code.replace(co_consts=tuple(consts))
         return types.FunctionType(code, self._globals, self.name)
 
-    def listing(self, function: Any = None) -> str:
-        code = function.__code__ if function is not None else self.code
+    def listing(self, trampoline: Callable[..., Any]) -> str:
         out = io.StringIO()
-        dis.dis(code, file=out)
-        return out.getvalue()
+        dis.dis(trampoline.__code__, file=out)
+        return f"{out.getvalue()}\nequivalent Python:\n{self.source}"

@@ -3,17 +3,17 @@
 This is the path for interpreters that forbid ``compile``/``exec`` and new
 code objects.  The trampolines below are ordinary functions written once;
 each reads the plan's fields (formats, conversions, result shape) from its
-closure on every call.  They do what the generated programs do, in the same
-order, with the same failure paths, so the three backends agree.
+closure on every call.  They do what the plan's program (``Plan.program()``)
+says, in the same order, with the same failure paths; the tests run them
+beside a reference interpreter of that program, messages included.
 """
 
 from __future__ import annotations
 
-import types
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
-from .. import interrupts
-from ..plan import Plan
+from ..boundary.wasmtime_py import STORE_CONTEXT_ATTRIBUTE
+from ..model.plan import CallbackBindings, CallBindings, Direction, Plan
 
 __all__ = ["ReflectTemplate"]
 
@@ -27,19 +27,32 @@ class ReflectTemplate:
         self.plan = plan
         self.statics = statics
 
-    def bind(self, values: Dict[str, Any]) -> Callable[..., Any]:
-        if self.plan.direction == "callback":
-            interrupts.ensure_deferring_handler()
-            return _callback(self.plan, self.statics, values)
-        return _call(self.plan, self.statics, values)
+    def bind(self, bindings: NamedTuple) -> Callable[..., Any]:
+        if self.plan.direction is Direction.CALLBACK:
+            assert isinstance(bindings, CallbackBindings)
+            return _callback(self.plan, self.statics, bindings)
+        assert isinstance(bindings, CallBindings)
+        return _call(self.plan, self.statics, bindings)
 
-    def listing(self) -> str:
+    def listing(self, trampoline: Callable[..., Any]) -> str:
         return self.plan.describe()
 
 
-def _callback(plan: Plan, statics: Dict[str, Any], values: Dict[str, Any]) -> Callable[..., Any]:
-    callback = values["callback"]
-    fail = values["fail"]
+def _missing_arguments(qualname: str, names: "List[str]") -> TypeError:
+    """The ``TypeError`` CPython raises for a call that lacks positional arguments."""
+    quoted = [repr(name) for name in names]
+    if len(quoted) == 1:
+        listed = quoted[0]
+    elif len(quoted) == 2:
+        listed = f"{quoted[0]} and {quoted[1]}"
+    else:
+        listed = ", ".join(quoted[:-1]) + f", and {quoted[-1]}"
+    plural = "" if len(names) == 1 else "s"
+    return TypeError(f"{qualname}() missing {len(names)} required positional argument{plural}: {listed}")
+
+
+def _callback(plan: Plan, statics: Dict[str, Any], bindings: CallbackBindings) -> Callable[..., Any]:
+    callback, fail = bindings
     MEMORY = statics["MEMORY"]
     MISSING = statics["MISSING"]
     ExactPath = statics["ExactPath"]
@@ -58,7 +71,7 @@ def _callback(plan: Plan, statics: Dict[str, Any], values: Dict[str, Any]) -> Ca
     keeps_refs = plan.keeps_refs
     has_results = bool(plan.results)
     as_tuple = plan.signature.results_as_tuple
-    class_checks = tuple((i, statics[c]) for i, c in plan.class_checks)
+    class_checks = plan.class_checks
 
     def trampoline(env: Any, caller_ptr: Optional[int], raw: int, nraw: int) -> Optional[int]:
         result = MISSING
@@ -101,23 +114,14 @@ def _callback(plan: Plan, statics: Dict[str, Any], values: Dict[str, Any]) -> Ca
             if keep:
                 release(keep)
         except BaseException as exc:
-            return fail(exc, result, raw, caller_ptr, caller, keep)  # type: ignore[no-any-return]
+            return fail(exc, result, raw, caller_ptr, caller, keep)
         return None
 
-    trampoline.__name__ = trampoline.__qualname__ = plan.name
     return trampoline
 
 
-def _call(plan: Plan, statics: Dict[str, Any], values: Dict[str, Any]) -> Callable[..., Any]:
-    store = values["store"]
-    buffer = values["buffer"]
-    context = values["context"]
-    func = values["func"]
-    buffer_address = values["buffer_address"]
-    nslots = values["nslots"]
-    trap_address = values["trap_address"]
-    fail = values["fail"]
-    encode_exact = values["encode_exact"]
+def _call(plan: Plan, statics: Dict[str, Any], bindings: CallBindings) -> Callable[..., Any]:
+    (store, buffer, context, func, buffer_address, nslots, trap_address, fail, encode_exact, too_many) = bindings
     encode = statics["encode"]
     decode = statics["decode"]
     release = statics["release"]
@@ -130,14 +134,18 @@ def _call(plan: Plan, statics: Dict[str, Any], values: Dict[str, Any]) -> Callab
     keeps_refs = plan.keeps_refs
     as_tuple = plan.signature.results_as_tuple or nresults > 1
     as_list = plan.results_as_list
-    class_checks = tuple((i, statics[c]) for i, c in plan.class_checks)
+    class_checks = plan.class_checks
     ExactPath = statics["ExactPath"]
+    argument_names = [f"a{i}" for i in range(nparams)]
 
-    def call(*args: Any) -> Any:
-        if len(args) != nparams:
-            raise TypeError(f"{call.__qualname__}() takes {nparams} positional arguments but {len(args)} were given")
+    def call(*given: Any) -> Any:
+        if len(given) < nparams:
+            raise _missing_arguments(call.__qualname__, argument_names[len(given) :])
+        args, extra = given[:nparams], given[nparams:]
+        if extra:
+            too_many(args, extra)
         keep: Optional[List[Any]] = [] if keeps_refs else None
-        if store._Store__context is None:
+        if getattr(store, STORE_CONTEXT_ATTRIBUTE) is None:
             closed_store()
         if nparams:
             try:
@@ -171,11 +179,4 @@ def _call(plan: Plan, statics: Dict[str, Any], values: Dict[str, Any]) -> Callab
             return tuple(outputs[:nresults])
         return outputs[0]
 
-    call.__name__ = call.__qualname__ = plan.name
     return call
-
-
-# The callback trampoline's own frame must not raise interrupts (see interrupts.py).
-for _const in _callback.__code__.co_consts:
-    if isinstance(_const, types.CodeType):
-        interrupts.register_entry(_const)

@@ -1,26 +1,26 @@
-"""What trampolines call at run time: statics per plan and failure paths.
+"""Failure handling: what a trampoline calls when its fast path does not apply.
 
-:func:`statics` gives every name a plan's program uses that is the same for
-all trampolines of that plan (``struct`` methods, converters, FFI functions).
 The failure paths (:class:`CallbackFailure`, :class:`CallFailure`) run only
-when something went wrong or a value needs the exact path; they explain the
-problem with the function's name and the value's position.
+when something went wrong or a value needs the exact path (the slow,
+validating one); they explain the problem with the function's name and the
+value's position, or park an exception for the outermost call to re-raise.
 """
 
 from __future__ import annotations
 
 import ctypes
 import struct
-from typing import Any, Dict, List, Optional
+from typing import Any, List, Optional
 
 import wasmtime
 
-from . import errors, ffi, interrupts
+from ..model.kinds import Kind
+from ..model.plan import TRAP_CELL_FORMAT, Plan
+from . import errors, ffi, valtypes, wasmtime_py
 from .caller import Caller
-from .plan import Plan
-from .values import CONVERTERS, Kind, encode_slow, release
+from .conversions import exact_value, release
 
-__all__ = ["MISSING", "ExactPath", "statics", "CallbackFailure", "CallFailure"]
+__all__ = ["MISSING", "ExactPath", "closed_store", "CallbackFailure", "WasmtimeCallbackFailure", "CallFailure"]
 
 
 class _Missing:
@@ -43,43 +43,11 @@ class ExactPath(Exception):
     """
 
 
+_STORE_ALREADY_BOUND = "the store is already bound to a typed call: call {name}(...) without it"
+
+
 def closed_store() -> None:
     raise ValueError("the store this function is bound to has been closed")
-
-
-_STATICS: Dict[Plan, Dict[str, Any]] = {}
-
-
-def statics(plan: Plan) -> Dict[str, Any]:
-    """Names shared by every trampoline of ``plan``."""
-    found = _STATICS.get(plan)
-    if found is not None:
-        return found
-    names: Dict[str, Any] = {
-        "MEMORY": ffi.MEMORY,
-        "MISSING": MISSING,
-        "ExactPath": ExactPath,
-        "tuple": tuple,
-        "int": int,
-        "float": float,
-        "BaseException": BaseException,
-        "decode": struct.Struct(plan.decode_format).unpack_from,
-        "encode": struct.Struct(plan.encode_format).pack_into,
-        "release": release,
-    }
-    if plan.direction == "callback":
-        names["interrupts"] = interrupts.STATE
-        names["raise_interrupt"] = interrupts.raise_interrupt
-        names["caller_context"] = ffi.caller_context
-        names["Caller"] = Caller
-        names["invalidate"] = Caller._invalidate
-    else:
-        names["call_unchecked"] = ffi.func_call_unchecked_prebuilt
-        names["closed_store"] = closed_store
-    for _, conv in plan.decoders + plan.encoders:
-        names[conv] = CONVERTERS[conv]
-    _STATICS[plan] = names
-    return names
 
 
 def _describe_value(value: Any) -> str:
@@ -143,7 +111,7 @@ class CallbackFailure:
         keep: List[Any] = []
         try:
             encoded = [
-                encode_slow(kind, value, context, keep, f"result {index} of {name}")
+                exact_value(kind, value, context, keep, f"result {index} of {name}")
                 for index, (kind, value) in enumerate(zip(kinds, values, strict=False))
             ]
             self._exact(ffi.MEMORY, raw, *encoded)
@@ -154,14 +122,8 @@ class CallbackFailure:
 def _store_val(val: Any, kind: "Kind", context: Any, buffer: Any, offset: int, keep: List[Any]) -> None:
     """Write a ``wasmtime_val_t`` (from ``wasmtime.Val``) into the raw slot at ``offset`` of ``buffer``."""
     of = val.of
-    if kind is Kind.I32:
-        struct.pack_into("<i", buffer, offset, of.i32)
-    elif kind is Kind.I64:
-        struct.pack_into("<q", buffer, offset, of.i64)
-    elif kind is Kind.F32:
-        struct.pack_into("<f", buffer, offset, of.f32)
-    elif kind is Kind.F64:
-        struct.pack_into("<d", buffer, offset, of.f64)
+    if kind.python_class is not None:  # a number: the union member is named after the kind
+        struct.pack_into("<" + kind.read_format, buffer, offset, getattr(of, kind.label))
     elif kind is Kind.EXTERNREF:
         if of.externref.store_id:
             keep.append(of.externref)  # rooted by the wasmtime_val_t until released
@@ -182,7 +144,7 @@ class WasmtimeCallbackFailure(CallbackFailure):
 
     def __init__(self, plan: Plan, name: str) -> None:
         super().__init__(plan, name)
-        self._valtypes = [kind.valtype() for kind in plan.results]
+        self._valtypes = [valtypes.valtype(kind) for kind in plan.results]
 
     def store_exact(self, result: Any, raw: int, caller_ptr: Optional[int]) -> None:
         # The same steps, checks and messages as wasmtime-py's own trampoline.
@@ -202,23 +164,25 @@ class WasmtimeCallbackFailure(CallbackFailure):
         try:
             context = ffi.caller_context(caller_ptr)
             for index, (kind, value) in enumerate(zip(kinds, values, strict=False)):
-                val = wasmtime.Val._convert_to_raw(caller, self._valtypes[index], value)
-                _store_val(val, kind, context, ffi.MEMORY, raw + index * ffi.SLOT_SIZE, keep)
+                val = wasmtime_py.val_for(caller, self._valtypes[index], value)
+                _store_val(val, kind, context, ffi.MEMORY, raw + self.plan.slot_offset(index), keep)
         finally:
             release(keep)
             caller._invalidate()
 
 
 class CallFailure:
-    """The ``fail`` and ``encode_exact`` of one typed call."""
+    """The ``fail``, ``encode_exact`` and ``too_many`` of one typed call."""
 
-    __slots__ = ("_buffer", "_context", "_exact", "_store", "_trap_offset", "_valtypes", "name", "plan")
+    __slots__ = ("_buffer", "_context", "_exact", "_store", "_valtypes", "name", "plan", "qualname")
 
-    def __init__(self, plan: Plan, name: str, buffer: Any, trap_offset: int, context: int) -> None:
+    def __init__(self, plan: Plan, name: str, buffer: Any, context: int, qualname: str) -> None:
         self.plan = plan
         self.name = name
+        """Names the function in messages about its values."""
+        self.qualname = qualname
+        """The typed caller's ``__qualname__``, in messages about how it was called."""
         self._buffer = buffer
-        self._trap_offset = trap_offset
         self._context = context
         self._exact = struct.Struct(plan.exact_format).pack_into
         self._store: Any = None
@@ -227,7 +191,20 @@ class CallFailure:
     def follow_wasmtime(self, store: Any) -> None:
         """Use wasmtime-py's conversions and errors on the exact path (``install()``)."""
         self._store = store
-        self._valtypes = [kind.valtype() for kind in self.plan.params]
+        self._valtypes = [valtypes.valtype(kind) for kind in self.plan.params]
+
+    def too_many(self, args: "tuple[Any, ...]", extra: "tuple[Any, ...]") -> None:
+        """Raise the ``TypeError`` for a call given more arguments than the function takes."""
+        expected = len(args)
+        given = expected + len(extra)
+        message = (
+            f"{self.qualname}() takes {expected} positional argument{'' if expected == 1 else 's'} "
+            f"but {given} {'was' if given == 1 else 'were'} given"
+        )
+        first = (args + extra)[0]
+        if isinstance(first, wasmtime.Store):
+            message += f"; {_STORE_ALREADY_BOUND.format(name=self.qualname)}"
+        raise TypeError(message)
 
     def encode_exact(self, exc: BaseException, keep: Optional[List[Any]], *args: Any) -> None:
         """Validate every argument and encode it, or raise saying what is wrong.
@@ -242,9 +219,14 @@ class CallFailure:
         if self._store is not None:
             self._encode_as_wasmtime(keep_list, args)
             return
+        if any(isinstance(arg, wasmtime.Store) for arg in args):
+            release(keep_list)
+            raise TypeError(
+                f"{self.qualname}() was given a wasmtime.Store; {_STORE_ALREADY_BOUND.format(name=self.qualname)}"
+            )
         try:
             encoded = [
-                encode_slow(kind, value, self._context, keep_list, f"argument {index} of {self.name}")
+                exact_value(kind, value, self._context, keep_list, f"argument {index} of {self.name}")
                 for index, (kind, value) in enumerate(zip(self.plan.params, args, strict=False))
             ]
             self._exact(self._buffer, 0, *encoded)
@@ -256,15 +238,15 @@ class CallFailure:
         try:
             for index, (kind, value) in enumerate(zip(self.plan.params, args, strict=False)):
                 # ``keep`` gets views into ``val`` for its externrefs, which keep it alive.
-                val = wasmtime.Val._convert_to_raw(self._store, self._valtypes[index], value)
-                _store_val(val, kind, self._context, self._buffer, index * ffi.SLOT_SIZE, keep)
+                val = wasmtime_py.val_for(self._store, self._valtypes[index], value)
+                _store_val(val, kind, self._context, self._buffer, self.plan.slot_offset(index), keep)
         except BaseException:
             release(keep)
             raise
 
     def fail(self, err: Optional[int], trap: int) -> None:
         """Raise what a failed call produced: a parked exception, a trap or an error."""
-        ctypes.c_uint64.from_buffer(self._buffer, self._trap_offset).value = 0
+        struct.pack_into("<" + TRAP_CELL_FORMAT, self._buffer, self.plan.trap_offset, 0)
         failure: BaseException
         if trap:
             failure = errors.trap_from_address(trap)
@@ -283,5 +265,5 @@ class CallFailure:
 def check_store(store: Any) -> "wasmtime.Store":
     if not isinstance(store, wasmtime.Store):
         raise TypeError(f"expected a wasmtime.Store, got {type(store).__name__}")
-    store._context()  # raises ValueError when closed
+    wasmtime_py.store_context(store)  # raises ValueError when closed
     return store

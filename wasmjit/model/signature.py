@@ -20,8 +20,9 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import wasmtime
 from typing_extensions import get_args, get_origin
 
+from ..boundary import valtypes
 from .annotations import resolve
-from .values import Kind, new_functype
+from .kinds import Kind
 
 __all__ = ["Signature", "infer", "kinds_of_functype", "signature_of_functype"]
 
@@ -59,7 +60,7 @@ class Signature:
 
     def functype(self) -> wasmtime.FuncType:
         """A new ``wasmtime.FuncType`` for this signature."""
-        return new_functype(self.params, self.results)
+        return valtypes.new_functype(self.params, self.results)
 
 
 _PLAIN = {int: Kind.I32, float: Kind.F64, bool: Kind.I32}
@@ -74,11 +75,7 @@ def kinds_of_functype(ty: wasmtime.FuncType) -> "Tuple[Tuple[Kind, ...], Tuple[K
         raise TypeError(f"type= expects a wasmtime.FuncType, got {type(ty).__name__}")
     cached = _FUNCTYPE_KINDS.get(ty)
     if cached is None:
-        cached = (
-            tuple(Kind.of_valtype(t) for t in ty.params),
-            tuple(Kind.of_valtype(t) for t in ty.results),
-        )
-        _FUNCTYPE_KINDS[ty] = cached
+        cached = _FUNCTYPE_KINDS[ty] = valtypes.kinds_of_functype(ty)
     return cached
 
 

@@ -30,13 +30,11 @@ from __future__ import annotations
 
 import dis
 import signal
-import sys
 import threading
 import types
 from typing import Any, Dict, Optional, Tuple
 
-import wasmtime._slab
-import wasmtime._value
+from . import wasmtime_py
 
 __all__ = ["STATE", "raise_interrupt", "register_entry", "ensure_deferring_handler"]
 
@@ -52,28 +50,31 @@ class _State:
 
 STATE = _State()
 
-#: Trampoline code objects -> offset of the first instruction inside their ``try``.
-#: (Keyed by identity: hashing a code object hashes its constants, and a
-#: bytecode trampoline's include an unhashable memoryview.)
-_entry_codes: Dict[int, Tuple[types.CodeType, int]] = {}
+_CodeKey = Tuple[str, int, str, bytes]
+
+#: Trampoline code -> offset of the first instruction inside its ``try``.
+#: Keyed by what every trampoline of one template shares (filename, first
+#: line, name and instructions), not by identity: a bytecode template makes a
+#: new code object per binding, and hashing a code object would hash its
+#: constants, which include unhashable ones.
+_entry_offsets: Dict[_CodeKey, int] = {}
 _installed = False
-_wasmtime_value_file = getattr(wasmtime._value, "__file__", "")
-_wasmtime_slab_file = getattr(wasmtime._slab, "__file__", "")
+
+
+def _key(code: types.CodeType) -> _CodeKey:
+    return (code.co_filename, code.co_firstlineno, code.co_name, code.co_code)
 
 
 def _protected_offset(code: types.CodeType) -> int:
-    if sys.version_info >= (3, 11):
-        entries = dis.Bytecode(code).exception_entries  # type: ignore[attr-defined]
-        return min((entry.start for entry in entries), default=len(code.co_code))
-    for instruction in dis.get_instructions(code):  # 3.10: a try starts after SETUP_FINALLY
-        if instruction.opname == "SETUP_FINALLY":
-            return instruction.offset + 2
-    return len(code.co_code)
+    entries = dis.Bytecode(code).exception_entries  # type: ignore[attr-defined]
+    return min((entry.start for entry in entries), default=len(code.co_code))
 
 
 def register_entry(code: types.CodeType) -> None:
     """Mark ``code`` as a trampoline whose frame must not raise before its ``try``."""
-    _entry_codes[id(code)] = (code, _protected_offset(code))
+    key = _key(code)
+    if key not in _entry_offsets:
+        _entry_offsets[key] = _protected_offset(code)
 
 
 def raise_interrupt() -> None:
@@ -82,21 +83,15 @@ def raise_interrupt() -> None:
     raise KeyboardInterrupt
 
 
-def _defer_whole(code: types.CodeType) -> bool:
-    """wasmtime-py's externref finalizer and the slab method it calls: no ``try`` at all."""
-    return (code.co_name == "_externref_finalizer" and code.co_filename == _wasmtime_value_file) or (
-        code.co_name == "deallocate" and code.co_filename == _wasmtime_slab_file
-    )
-
-
 def _before_try(frame: Optional[types.FrameType]) -> bool:
     for candidate in (frame, frame.f_back if frame is not None else None):
         if candidate is not None:
             code = candidate.f_code
-            entry = _entry_codes.get(id(code))
-            if entry is not None and entry[0] is code and candidate.f_lasti < entry[1]:
+            protected = _entry_offsets.get(_key(code))
+            if protected is not None and candidate.f_lasti < protected:
                 return True
-            if _defer_whole(code):
+            # wasmtime-py's externref finalizer has no ``try`` at all.
+            if wasmtime_py.runs_externref_finalizer(code):
                 return True
     return False
 

@@ -7,6 +7,11 @@ an :class:`Owner` in :data:`_owners` under a fresh integer, passes that
 integer to wasmtime as the function's ``env``, and gives wasmtime
 :data:`FINALIZER` to call when it drops the function (with its store, or
 with its linker).  Only then is the owner released.
+
+A typed call needs no registration: wasmtime reads its buffer and function
+only during the call.  Its :class:`CallOwner` hangs on the function itself
+(``__wasmjit__``), so whatever the raw addresses bound into it point to lives
+exactly as long as the function.
 """
 
 from __future__ import annotations
@@ -19,19 +24,45 @@ from typing import Any, Callable, Dict
 
 from . import ffi
 
-__all__ = ["Owner", "register", "live_owners", "FINALIZER_ADDRESS"]
+__all__ = ["Owner", "CallOwner", "register", "live_owners", "FINALIZER_ADDRESS"]
 
 
 @dataclass
 class Owner:
-    """What must stay alive while wasmtime may call one function."""
+    """What must stay alive while wasmtime may call one host function."""
 
-    thunk: Any  # the ctypes CFUNCTYPE object wasmtime calls
+    thunk: Any
+    """The ctypes CFUNCTYPE object wasmtime calls."""
     trampoline: Callable[..., Any]
     callback: Callable[..., Any]
-    functype: Any  # the wasmtime.FuncType handed to wasmtime
-    backend: str
-    template: Any = None
+    functype: Any
+    """The ``wasmtime.FuncType`` handed to wasmtime."""
+    template: Any
+    """The backend template that bound the trampoline."""
+
+    @property
+    def backend(self) -> str:
+        return str(self.template.backend)
+
+
+@dataclass
+class CallOwner:
+    """What the raw addresses bound into one typed call point to."""
+
+    template: Any
+    """The backend template that bound the caller."""
+    func_handle: Any
+    """wasmjit's own copy of the ``wasmtime_func_t`` (its address is bound)."""
+    buffer: Any
+    """The argument/result buffer (its address is bound)."""
+    failure: Any
+    """The call's failure paths."""
+    func: Any
+    """The ``wasmtime.Func`` it calls."""
+
+    @property
+    def backend(self) -> str:
+        return str(self.template.backend)
 
 
 _owners: Dict[int, Owner] = {}

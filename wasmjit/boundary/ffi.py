@@ -1,10 +1,10 @@
 """Every ctypes prototype wasmjit uses, declared on wasmtime's bundled library.
 
-wasmtime-py exposes its own function objects (``wasmtime._ffi.wasmtime_*``) and
-relies on their ``argtypes``/``restype``.  Those objects are shared, so wasmjit
-never touches them: each prototype below is a *new* foreign-function object on
-the same shared library, typed for the way wasmjit calls it (addresses travel
-as plain ``int``, which is the cheapest thing ctypes can convert).
+wasmtime-py exposes its own function objects and relies on their
+``argtypes``/``restype``.  Those objects are shared, so wasmjit never touches
+them: each prototype below is a *new* foreign-function object on the same
+shared library, typed for the way wasmjit calls it (addresses travel as plain
+``int``, which is the cheapest thing ctypes can convert).
 
 This module also owns :data:`MEMORY`, a writable byte view of the whole
 address space.  The unchecked ABI hands a callback the *address* of its
@@ -19,7 +19,7 @@ import ctypes
 from ctypes import CFUNCTYPE, c_bool, c_char_p, c_size_t, c_uint32, c_void_p
 from typing import Any
 
-from wasmtime import _ffi as _wasmtime_ffi
+from . import wasmtime_py
 
 __all__ = [
     "LIB",
@@ -32,15 +32,15 @@ __all__ = [
 ]
 
 #: The shared library wasmtime-py loaded; wasmjit declares its own prototypes on it.
-LIB: ctypes.CDLL = _wasmtime_ffi.dll
+LIB: ctypes.CDLL = wasmtime_py.LIBRARY
 
 #: Size of one ``wasmtime_val_raw_t`` slot.
-SLOT_SIZE = ctypes.sizeof(_wasmtime_ffi.wasmtime_val_raw_t)
+SLOT_SIZE = ctypes.sizeof(wasmtime_py.ValRawStruct)
 assert SLOT_SIZE == 16, "wasmtime_val_raw_t is expected to be 16 bytes"
 
 #: ``wasmtime_func_t`` / ``wasmtime_externref_t`` layouts (plain data, not functions).
-FuncStruct = _wasmtime_ffi.wasmtime_func_t
-ExternRefStruct = _wasmtime_ffi.wasmtime_externref_t
+FuncStruct = wasmtime_py.FuncStruct
+ExternRefStruct = wasmtime_py.ExternRefStruct
 
 #: ``wasm_trap_t *(*)(void *env, wasmtime_caller_t *, wasmtime_val_raw_t *, size_t)``
 #: Every pointer is declared ``c_void_p``: ctypes hands them over as ``int``
@@ -117,7 +117,7 @@ valtype_v128 = _declare("wasmtime_wasm_valtype_v128", c_void_p)
 valtype_equal = _declare("wasmtime_wasm_valtype_equal", c_bool, c_void_p, c_void_p)
 valtype_vec_new_uninitialized = _declare("wasm_valtype_vec_new_uninitialized", None, c_void_p, c_size_t)
 functype_new = _declare("wasm_functype_new", c_void_p, c_void_p, c_void_p)
-ValTypeVec = _wasmtime_ffi.wasm_valtype_vec_t
+ValTypeVec = wasmtime_py.ValTypeVec
 
 # Traps ----------------------------------------------------------------------
 

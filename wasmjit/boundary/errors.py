@@ -26,11 +26,18 @@ import threading
 from typing import Optional
 
 import wasmtime
-import wasmtime._func as _wasmtime_func
 
-from . import ffi
+from . import ffi, wasmtime_py
+from .wasmtime_py import error_from_address, trap_from_address
 
-__all__ = ["park", "take_pending", "raise_pending", "DynamicCodeUnavailable"]
+__all__ = [
+    "park",
+    "take_pending",
+    "raise_pending",
+    "DynamicCodeUnavailable",
+    "trap_from_address",
+    "error_from_address",
+]
 
 _MESSAGE = b"python exception"
 
@@ -65,13 +72,9 @@ def take_pending() -> Optional[BaseException]:
     exception = _pending.exception
     if exception is not None:
         _pending.exception = None
-        if _wasmtime_func.LAST_EXCEPTION is exception:
-            _wasmtime_func.LAST_EXCEPTION = None
+        wasmtime_py.take_last_exception(expected=exception)
         return exception
-    exception = _wasmtime_func.LAST_EXCEPTION
-    if exception is not None:
-        _wasmtime_func.LAST_EXCEPTION = None
-    return exception
+    return wasmtime_py.take_last_exception()
 
 
 def raise_pending() -> None:
@@ -82,18 +85,6 @@ def raise_pending() -> None:
             raise exception
         finally:
             exception = None
-
-
-def trap_from_address(address: int) -> wasmtime.Trap:
-    """Take ownership of a ``wasm_trap_t *`` as a ``wasmtime.Trap``."""
-    pointer = ctypes.cast(address, ctypes.POINTER(wasmtime._ffi.wasm_trap_t))
-    return wasmtime.Trap._from_ptr(pointer)
-
-
-def error_from_address(address: int) -> wasmtime.WasmtimeError:
-    """Take ownership of a ``wasmtime_error_t *`` as a ``wasmtime.WasmtimeError``."""
-    pointer = ctypes.cast(address, ctypes.POINTER(wasmtime._ffi.wasmtime_error_t))
-    return wasmtime.WasmtimeError._from_ptr(pointer)
 
 
 def _maybe_raise_last_exn() -> None:
@@ -112,7 +103,7 @@ class EnterWasm:
     __slots__ = ("_trap",)
 
     def __init__(self, store: object = None) -> None:
-        self._trap = ctypes.POINTER(wasmtime._ffi.wasm_trap_t)()
+        self._trap = wasmtime_py.new_trap_out_pointer()
 
     def __enter__(self) -> object:
         return ctypes.byref(self._trap)
@@ -120,22 +111,11 @@ class EnterWasm:
     def __exit__(self, exc_type: object, exc: Optional[BaseException], tb: object) -> None:
         if exc is None:
             if self._trap:
-                trap = wasmtime.Trap._from_ptr(self._trap)
+                trap = wasmtime_py.trap_from_pointer(self._trap)
                 raise_pending()
                 raise trap
         elif isinstance(exc, wasmtime.WasmtimeError):
             raise_pending()
 
 
-def _bridge_wasmtime_py() -> None:
-    import wasmtime._instance
-    import wasmtime._instance_pre
-    import wasmtime._linker
-
-    _wasmtime_func.maybe_raise_last_exn = _maybe_raise_last_exn
-    for module in (_wasmtime_func, wasmtime._instance, wasmtime._linker, wasmtime._instance_pre):
-        if hasattr(module, "enter_wasm"):
-            module.enter_wasm = EnterWasm  # type: ignore[attr-defined]
-
-
-_bridge_wasmtime_py()
+wasmtime_py.bridge_calls_into_wasm(_maybe_raise_last_exn, EnterWasm)

@@ -1,0 +1,406 @@
+"""The plan: one backend-neutral description of a trampoline per signature.
+
+A :class:`Plan` says, for one signature and one direction, everything a
+trampoline does: where each value lives in the raw slots and as what
+``struct`` code, which values need a conversion, whether the ``Caller`` is
+wanted, how results are checked and stored, which values are bound into each
+trampoline, and what happens on failure.
+
+Backends never decide any of that.  ``bytecode`` and ``source`` render the
+program :meth:`Plan.program` lowers the plan to (see :mod:`.ir`); ``reflect``
+does what the same program describes without generating code.  The tests
+run every backend and a reference interpreter of the program side by side.
+
+Directions:
+
+``Direction.CALLBACK`` (wasm -> host)
+    ``trampoline(env, caller_ptr, raw, nraw)`` is called by wasmtime with the
+    address ``raw`` of the slots.  It decodes the parameters, calls the
+    bound ``callback``, and encodes the results over the parameters.  It
+    returns ``None`` (no trap) or the address of a trap.
+
+``Direction.CALL`` (host -> wasm)
+    ``function(a0, a1, ...)`` encodes its arguments into the bound
+    ``buffer``, calls ``wasmtime_func_call_unchecked``, and decodes the
+    results and the trap cell from the same buffer.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass
+from typing import Any, Callable, List, NamedTuple, Optional, Tuple, Type, Union
+
+from ..boundary import wasmtime_py
+from ..boundary.ffi import SLOT_SIZE
+from .ir import (
+    AnyOf,
+    Expr,
+    MakeList,
+    MakeTuple,
+    Name,
+    NewList,
+    Program,
+    Raise,
+    Return,
+    Stmt,
+    assign,
+    attr,
+    call,
+    do,
+    if_,
+    is_,
+    is_not,
+    return_,
+    try_,
+    unpack,
+)
+from .kinds import Kind
+from .signature import Signature
+
+__all__ = [
+    "Plan",
+    "Direction",
+    "Flavour",
+    "CallbackBindings",
+    "CallBindings",
+    "callback_plan",
+    "call_plan",
+    "TRAP_CELL_FORMAT",
+]
+
+
+class Direction(enum.Enum):
+    CALLBACK = "callback"
+    """wasm -> host: a host function's trampoline."""
+    CALL = "call"
+    """host -> wasm: a typed caller of a wasm function."""
+
+
+class Flavour(enum.Enum):
+    WASMJIT = "wasmjit"
+    """wasmjit's own value rules."""
+    WASMTIME = "wasmtime"
+    """wasmtime-py's rules (``install()``): only values of exactly the kind's
+    Python class take the fast path, everything else goes through
+    ``wasmtime.Val`` conversion with wasmtime-py's errors, and several call
+    results come back as a list."""
+
+
+class CallbackBindings(NamedTuple):
+    """The values bound into one callback trampoline."""
+
+    callback: Callable[..., Any]
+    """The host callable wasm calls."""
+    fail: Callable[..., Optional[int]]
+    """Its failure path (:class:`wasmjit.boundary.failures.CallbackFailure`)."""
+
+
+class CallBindings(NamedTuple):
+    """The values bound into one typed caller.
+
+    The call's arguments are pre-built ctypes objects: ctypes passes them
+    through unconverted (see ``ffi.func_call_unchecked_prebuilt``).
+    """
+
+    store: Any
+    """The ``wasmtime.Store``, checked for being closed on every call."""
+    buffer: Any
+    """The argument/result buffer (:attr:`Plan.buffer_size` bytes)."""
+    context: Any
+    """``c_void_p`` of the store's context."""
+    func: Any
+    """``c_void_p`` of a private copy of the ``wasmtime_func_t``."""
+    buffer_address: Any
+    """``c_void_p`` of the buffer."""
+    nslots: Any
+    """``c_size_t`` of :attr:`Plan.slots`."""
+    trap_address: Any
+    """``c_void_p`` of the trap cell at :attr:`Plan.trap_offset`."""
+    fail: Callable[..., None]
+    """Raises what a failed call produced."""
+    encode_exact: Callable[..., None]
+    """Validates and encodes arguments the fast path refused."""
+    too_many: Callable[..., None]
+    """Raises the ``TypeError`` for surplus arguments."""
+
+
+#: ``struct`` code of the trap cell after a call's slots: a ``wasm_trap_t *``.
+TRAP_CELL_FORMAT = "Q"
+
+
+def _slots_format(codes: "Tuple[str, ...]", trailer: Optional[Tuple[int, str]] = None) -> str:
+    """A little-endian ``struct`` format placing ``codes[i]`` at :func:`slot offset <Plan.slot_offset>` ``i``.
+
+    ``trailer`` places one more code at a byte offset after them.  (wasmtime
+    stores ``wasmtime_val_raw_t`` values little-endian on every host.)
+    """
+    parts = ["<"]
+    position = 0
+    placements = [(index * SLOT_SIZE, code) for index, code in enumerate(codes)]
+    if trailer is not None:
+        placements.append(trailer)
+    for offset, code in placements:
+        if offset > position:
+            parts.append(f"{offset - position}x")
+        parts.append(code)
+        position = offset + struct.calcsize("<" + code)
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A trampoline for one signature in one direction."""
+
+    direction: Direction
+    signature: Signature
+    flavour: Flavour = Flavour.WASMJIT
+
+    # What is bound ---------------------------------------------------------
+
+    @property
+    def bindings(self) -> "Type[Union[CallbackBindings, CallBindings]]":
+        """The structure of the values bound into each trampoline of this plan."""
+        return CallbackBindings if self.direction is Direction.CALLBACK else CallBindings
+
+    @property
+    def bound(self) -> "Tuple[str, ...]":
+        """The names of the bound values (the fields of :attr:`bindings`)."""
+        return self.bindings._fields
+
+    # Layout ------------------------------------------------------------
+
+    @property
+    def params(self) -> "Tuple[Kind, ...]":
+        return self.signature.params
+
+    @property
+    def results(self) -> "Tuple[Kind, ...]":
+        return self.signature.results
+
+    @property
+    def slots(self) -> int:
+        """Number of raw slots: parameters and results share them."""
+        return max(len(self.params), len(self.results))
+
+    @staticmethod
+    def slot_offset(index: int) -> int:
+        """Byte offset of slot ``index`` (parameter or result ``index``)."""
+        return index * SLOT_SIZE
+
+    @property
+    def trap_offset(self) -> int:
+        """Byte offset of a call's trap cell, right after the slots."""
+        return self.slot_offset(self.slots)
+
+    @property
+    def buffer_size(self) -> int:
+        """Bytes of a typed call's buffer: the slots and the trap cell."""
+        return self.trap_offset + struct.calcsize("<" + TRAP_CELL_FORMAT)
+
+    @property
+    def needs_context(self) -> bool:
+        return any(kind.needs_context for kind in self.params + self.results)
+
+    @property
+    def decoded(self) -> "Tuple[Kind, ...]":
+        """Kinds read from the slots (parameters of a callback, results of a call)."""
+        return self.params if self.direction is Direction.CALLBACK else self.results
+
+    @property
+    def encoded(self) -> "Tuple[Kind, ...]":
+        """Kinds written to the slots (results of a callback, arguments of a call)."""
+        return self.results if self.direction is Direction.CALLBACK else self.params
+
+    @property
+    def keeps_refs(self) -> bool:
+        """Whether encoding creates externrefs that stay rooted until wasm has them."""
+        return Kind.EXTERNREF in self.encoded
+
+    @property
+    def decode_format(self) -> str:
+        codes = tuple(kind.read_format for kind in self.decoded)
+        if self.direction is Direction.CALL:
+            return _slots_format(codes, (self.trap_offset, TRAP_CELL_FORMAT))
+        return _slots_format(codes)
+
+    @property
+    def encode_format(self) -> str:
+        return _slots_format(tuple(kind.write_format for kind in self.encoded))
+
+    @property
+    def exact_format(self) -> str:
+        return _slots_format(tuple(kind.exact_format for kind in self.encoded))
+
+    @property
+    def decoders(self) -> "Tuple[Tuple[int, str], ...]":
+        return tuple((i, k.decoder) for i, k in enumerate(self.decoded) if k.decoder)
+
+    @property
+    def encoders(self) -> "Tuple[Tuple[int, str], ...]":
+        return tuple((i, k.encoder) for i, k in enumerate(self.encoded) if k.encoder)
+
+    @property
+    def class_checks(self) -> "Tuple[Tuple[int, type], ...]":
+        """Encoded values that must be exactly of their kind's Python class to take the fast path."""
+        if self.flavour is not Flavour.WASMTIME:
+            return ()
+        return tuple((i, k.python_class) for i, k in enumerate(self.encoded) if k.python_class is not None)
+
+    @property
+    def results_as_list(self) -> bool:
+        """Whether a call returns several results as a list (wasmtime-py's way)."""
+        return self.flavour is Flavour.WASMTIME and len(self.results) > 1
+
+    @property
+    def name(self) -> str:
+        def part(kinds: "Tuple[Kind, ...]") -> str:
+            return "_".join(k.label for k in kinds) or "none"
+
+        caller = "caller_" if self.signature.wants_caller else ""
+        shape = "_tuple" if self.signature.results_as_tuple and len(self.results) == 1 else ""
+        flavour = "" if self.flavour is Flavour.WASMJIT else f"_{self.flavour.value}"
+        return f"{self.direction.value}{flavour}_{caller}{part(self.params)}__{part(self.results)}{shape}"
+
+    def describe(self) -> str:
+        """A readable listing of the plan (what ``explain`` shows for reflect)."""
+        lines = [f"plan {self.name}: {self.direction.value} {self.signature}"]
+        lines.append(f"  slots: {self.slots} x {SLOT_SIZE} bytes")
+        if self.direction is Direction.CALLBACK:
+            lines.append(f"  decode parameters with struct {self.decode_format!r}")
+            lines.append(f"  store results with struct {self.encode_format!r} (exact path {self.exact_format!r})")
+        else:
+            lines.append(f"  encode arguments with struct {self.encode_format!r} (exact path {self.exact_format!r})")
+            lines.append(f"  decode results and trap cell with struct {self.decode_format!r}")
+        for index, name in self.decoders:
+            lines.append(f"  decoded value {index}: {name}")
+        for index, name in self.encoders:
+            lines.append(f"  encoded value {index}: {name}")
+        if self.signature.wants_caller:
+            lines.append("  passes a Caller, invalidated when the callback returns")
+        if self.needs_context:
+            lines.append("  needs the store context for reference values")
+        if self.keeps_refs:
+            lines.append("  keeps created externrefs rooted until wasm has received them")
+        for index, cls in self.class_checks:
+            lines.append(f"  value {index} takes the fast path only as an exact {cls.__name__}")
+        if self.flavour is Flavour.WASMTIME:
+            lines.append("  wasmtime-py's rules: exact path through wasmtime.Val, wasmtime-py's errors")
+        lines.append(f"  binds: {', '.join(self.bound)}")
+        return "\n".join(lines)
+
+    # The program ---------------------------------------------------------
+
+    def program(self) -> Program:
+        """The statements every backend carries out."""
+        if self.direction is Direction.CALLBACK:
+            return self._callback_program()
+        return self._call_program()
+
+    def _callback_program(self) -> Program:
+        sig = self.signature
+        params = tuple(f"p{i}" for i in range(len(self.params)))
+        caller = "caller" if sig.wants_caller else None
+        keep = "keep" if self.keeps_refs else None
+        # Nothing before the try calls a function: a call there could raise
+        # (an interrupt) where only ctypes would see it.
+        prologue: List[Stmt] = [assign("result", "MISSING")]
+        if caller:
+            prologue.append(assign("caller", None))
+        if keep:
+            prologue.append(assign("keep", NewList()))
+        # The interrupt point: an interrupt that arrived before the try is
+        # raised here, inside it (see wasmjit.boundary.interrupts).
+        body: List[Stmt] = [if_(is_(attr("interrupts", "pending"), True), do("raise_interrupt"))]
+        if caller:
+            body.append(assign("caller", call("Caller", "caller_ptr")))
+        if self.needs_context:
+            body.append(assign("ctx", call("caller_context", "caller_ptr")))
+        if params:
+            body.append(unpack(params, call("decode", "MEMORY", "raw")))
+        for index, conv in self.decoders:
+            body.append(assign(params[index], call(conv, "ctx", params[index])))
+        body.append(assign("result", call("callback", *((caller,) if caller else ()), *params)))
+        if caller:
+            body.append(do("invalidate", caller))
+        results: "Tuple[Expr, ...]" = ()
+        if not self.results:
+            body.append(if_(is_not("result", None), Raise("ExactPath")))
+        elif sig.results_as_tuple:
+            names = tuple(f"r{i}" for i in range(len(self.results)))
+            body.append(if_(is_not(attr("result", "__class__"), "tuple"), Raise("ExactPath")))
+            body.append(unpack(names, "result"))
+            results = tuple(Name(r) for r in names)
+        else:
+            results = (Name("result"),)
+        body.extend(_class_check(results[index], cls) for index, cls in self.class_checks)
+        encoded = list(results)
+        for index, conv in self.encoders:
+            body.append(assign(f"e{index}", call(conv, "ctx" if self.needs_context else None, encoded[index], keep)))
+            encoded[index] = Name(f"e{index}")
+        if results:
+            body.append(do("encode", "MEMORY", "raw", *encoded))
+        if keep:
+            body.append(do("release", keep))
+        handler = (return_(call("fail", "exc", "result", "raw", "caller_ptr", caller, keep)),)
+        return Program(
+            self.name,
+            ("env", "caller_ptr", "raw", "nraw"),
+            (*prologue, try_(body, handler, "exc")),
+            f"wasm -> host trampoline for {sig} (generated by wasmjit)",
+            entry_checks_signals=False,
+        )
+
+    def _call_program(self) -> Program:
+        sig = self.signature
+        args = tuple(f"a{i}" for i in range(len(self.params)))
+        keep = "keep" if self.keeps_refs else None
+        body: List[Stmt] = [if_(AnyOf(("extra",)), do("too_many", MakeTuple(tuple(Name(a) for a in args)), "extra"))]
+        if keep:
+            body.append(assign("keep", NewList()))
+        body.append(if_(is_(attr("store", wasmtime_py.STORE_CONTEXT_ATTRIBUTE), None), do("closed_store")))
+        if args:
+            encode: List[Stmt] = [_class_check(Name(args[i]), cls) for i, cls in self.class_checks]
+            encoded: List[Expr] = [Name(a) for a in args]
+            for index, conv in self.encoders:
+                encode.append(assign(f"x{index}", call(conv, "context", encoded[index], keep)))
+                encoded[index] = Name(f"x{index}")
+            encode.append(do("encode", "buffer", 0, *encoded))
+            body.append(try_(encode, (do("encode_exact", "exc", keep, *args),), "exc"))
+        call_args = ("context", "func", "buffer_address", "nslots", "trap_address")
+        body.append(assign("err", call("call_unchecked", *call_args)))
+        results = tuple(f"r{i}" for i in range(len(self.results)))
+        body.append(unpack((*results, "trap"), call("decode", "buffer")))
+        if keep:
+            body.append(do("release", keep))
+        body.append(if_(AnyOf(("err", "trap")), do("fail", "err", "trap")))
+        for index, conv in self.decoders:
+            body.append(assign(results[index], call(conv, "context", results[index])))
+        values = tuple(Name(r) for r in results)
+        if not results:
+            body.append(return_())
+        elif len(results) == 1 and not sig.results_as_tuple:
+            body.append(return_(values[0]))
+        elif self.results_as_list:
+            body.append(Return(MakeList(values)))
+        else:
+            body.append(Return(MakeTuple(values)))
+        return Program(
+            self.name, args, tuple(body), f"host -> wasm call of {sig} (generated by wasmjit)", extra="extra"
+        )
+
+
+def _class_check(value: Expr, cls: type) -> Stmt:
+    """``if value.__class__ is not cls: raise ExactPath``."""
+    return if_(is_not(attr(value, "__class__"), cls.__name__), Raise("ExactPath"))
+
+
+def callback_plan(signature: Signature, flavour: Flavour = Flavour.WASMJIT) -> Plan:
+    return Plan(Direction.CALLBACK, signature, flavour)
+
+
+def call_plan(signature: Signature, flavour: Flavour = Flavour.WASMJIT) -> Plan:
+    if signature.wants_caller:
+        raise ValueError("a typed call has no caller")
+    return Plan(Direction.CALL, signature, flavour)
