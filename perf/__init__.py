@@ -7,13 +7,13 @@ and wasmjit with each of its backends forced.  Modules:
 ``__main__``     the command line
 ``workloads``    what is measured (WAT in :mod:`perf.wasm`; registration and
                  allocation workloads in their own modules)
-``variants``     the columns: stock, floor, bytecode, source, reflect, pywasm3
+``variants``     the columns: stock, floor, bytecode, source, reflect, install, pywasm3
 ``floors``       the hand-written ctypes bindings wasmjit is measured against
 ``loops``        the Python timing loops of host -> wasm calls
 ``registration`` the cost of turning a callable into a host function
 ``measure``      calibration, interleaved repeats, statistics
 ``allocations``  tracemalloc bytes per 1,000 calls
-``bars``         the thresholds wasmjit must clear, checked on the same run
+``targets``      the figures wasmjit should reach, checked on the same run
 ``suite``        runs the selected workloads and collects the outcome
 ``report``       the table, the JSON and the plot
 ``rigorous``     the same workloads under pyperf

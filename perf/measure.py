@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Mapping
 
-__all__ = ["Runner", "Settings", "Series", "calibrate", "interleave", "timed", "one_run"]
+__all__ = ["Runner", "Progress", "Settings", "Series", "calibrate", "interleave", "timed", "one_run"]
 
 #: ``runner(n)``: perform ``n`` operations, return the nanoseconds they took.
 Runner = Callable[[int], float]
@@ -123,20 +123,28 @@ def calibrate(runner: Runner, settings: Settings) -> int:
     return max(1, min(settings.max_ops, int(settings.target_ns / max(per_op, 1e-3))))
 
 
+#: ``progress(what, done)``: what starts now, and the fraction of the work done so far (0 to 1).
+Progress = Callable[[str, float], None]
+
+
 def interleave(
     runners: Mapping[str, Runner],
     settings: Settings,
-    progress: Callable[[str], None] = lambda _: None,
+    progress: Progress = lambda what, done: None,
 ) -> Dict[str, Series]:
-    """Calibrate every runner, then time ``settings.repeats`` interleaved rounds."""
+    """Calibrate every runner, then time ``settings.repeats`` interleaved rounds.
+
+    For ``progress``, calibrating one runner counts as much as one of its runs.
+    """
     names = list(runners)
+    steps = len(names) * (settings.repeats + 1)
     sizes: Dict[str, int] = {}
-    for name in names:
-        progress(f"calibrating {name}")
+    for index, name in enumerate(names):
+        progress(f"calibrating {name}", index / steps)
         sizes[name] = calibrate(runners[name], settings)
     series = {name: Series([], sizes[name]) for name in names}
     for round_ in range(settings.repeats):
-        progress(f"round {round_ + 1}/{settings.repeats}")
+        progress(f"round {round_ + 1}/{settings.repeats}", len(names) * (round_ + 1) / steps)
         shift = round_ % len(names)
         for name in names[shift:] + names[:shift]:
             series[name].values.append(one_run(runners[name], sizes[name]))

@@ -1,11 +1,11 @@
 """Registration cost: turning a Python callable into a host function.
 
-``reg-new``
+``register-new``
     Every operation registers a callable whose signature this process has
     never seen: signatures are drawn once each from an endless supply
     (five or more parameters of i32/i64/f32/f64, results ``(f64, i32)``), so
     wasmjit generates a new trampoline every time.
-``reg-cached``
+``register-cached``
     Every operation registers a *new* callable (a fresh function object with
     its own annotations) of one signature, ``(i32, i64) -> f64``, that has
     been registered before: wasmjit only binds its cached template.

@@ -1,24 +1,35 @@
 """Presenting an outcome: the table, the JSON file and the bar chart.
 
-The table has one row per workload and one column per variant, each cell the
-median per operation with its spread (``±`` the median absolute deviation,
-relative), then the speed-up of every variant against stock.  Below it: the
-bars, each marked ``pass`` or ``FAIL``, and the notes.  ``write_json`` saves
-every figure; ``write_plot`` draws a log-scale grouped bar chart with
-matplotlib (an optional dependency).
+:func:`table` is the report ``python -m perf`` prints.  By default it is
+compact, under 100 columns: one row per workload (named by its key, as in
+the progress lines and ``--only``) with stock, wasmjit with its default
+backend (``install`` in the drop-in rows), the hand-written floor and the
+speed-up of wasmjit over stock; then a legend, and the targets that were
+missed.  ``wide=True`` shows every variant measured, the speed-up of each,
+and every target.  Each cell is the median per operation with its spread
+(``±`` the median absolute deviation, relative).
+
+``write_json`` saves every figure; ``write_plot`` draws a log-scale grouped
+bar chart with matplotlib (an optional dependency).
 """
 
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from .measure import Series
 from .suite import Outcome
-from .variants import VARIANTS
+from .targets import Verdict
+from .variants import BACKENDS, MEANING, VARIANTS
+from .workloads import Workload
 
-__all__ = ["table", "write_json", "write_plot", "PlotUnavailable"]
+__all__ = ["table", "missed", "write_json", "write_plot", "plotting_available", "PlotUnavailable", "DEFAULT_PLOT"]
+
+#: The default report (header, table, legend, targets, notes) fits this many columns.
+WIDTH = 100
 
 SPEEDUP_VARIANTS = tuple(v for v in VARIANTS if v != "stock")
 
@@ -53,6 +64,13 @@ def _ratio(value: float) -> str:
     return f"{value:.2f}x"
 
 
+def _speedup(workload: Workload, stock: Optional[Series], mine: Optional[Series]) -> str:
+    """stock / mine as ``4.1x``; blank for allocations (bytes, not time) or a missing figure."""
+    if stock is None or mine is None or mine.median <= 0 or workload.is_allocation:
+        return ""
+    return _ratio(stock.median / mine.median)
+
+
 def _columns(outcome: Outcome) -> List[str]:
     present = {variant for series in outcome.results.values() for variant in series}
     return [v for v in VARIANTS if v in present]
@@ -70,49 +88,124 @@ def _align(rows: Sequence[Sequence[str]], left: int) -> List[str]:
     return lines
 
 
-def table(outcome: Outcome) -> str:
-    """The report: header, one table, the bars marked pass/FAIL, and notes."""
-    meta = outcome.meta
-    columns = _columns(outcome)
-    speedups = [v for v in columns if v in SPEEDUP_VARIANTS]
-    header = ["workload", "unit", *columns, *(f"{v} vs stock" for v in speedups)]
-    rows: List[List[str]] = [header]
+def _wrap(text: str, indent: str = "", width: int = WIDTH - 1) -> List[str]:
+    return textwrap.wrap(text, width, subsequent_indent=indent, break_on_hyphens=False) or [""]
+
+
+def _wasmjit(outcome: Outcome, series: Dict[str, Series]) -> Optional[Series]:
+    """The wasmjit figure of the compact table: the default backend, or ``install`` in drop-in rows."""
+    return series.get(str(outcome.meta["default_backend"])) or series.get("install")
+
+
+def _compact_rows(outcome: Outcome) -> List[List[str]]:
+    rows = [["workload", "unit", "stock", "wasmjit", "floor", "speed-up"]]
     for workload in outcome.workloads:
         series = outcome.results.get(workload.key, {})
-        row = [workload.title, workload.unit]
-        row += [_cell(series.get(v), workload.scale) for v in columns]
-        stock = series.get("stock")
-        for v in speedups:
-            mine = series.get(v)
-            usable = stock is not None and mine is not None and mine.median > 0 and not workload.is_allocation
-            row.append(_ratio(stock.median / mine.median) if usable and stock is not None and mine else "")
+        stock, mine = series.get("stock"), _wasmjit(outcome, series)
+        cells = [_cell(s, workload.scale) for s in (stock, mine, series.get("floor"))]
+        rows.append([workload.key, workload.unit, *cells, _speedup(workload, stock, mine)])
+    return rows
+
+
+def _wide_rows(outcome: Outcome) -> List[List[str]]:
+    columns = _columns(outcome)
+    speedups = [v for v in columns if v in SPEEDUP_VARIANTS]
+    rows = [["workload", "unit", *columns, *(f"{v} vs stock" for v in speedups)]]
+    for workload in outcome.workloads:
+        series = outcome.results.get(workload.key, {})
+        row = [workload.key, workload.unit, *(_cell(series.get(v), workload.scale) for v in columns)]
+        row += [_speedup(workload, series.get("stock"), series.get(v)) for v in speedups]
         rows.append(row)
-    lines = [
-        f"wasmjit perf: Python {meta['python']} ({meta['implementation']}), wasmtime {meta['wasmtime']}, "
-        f"wasmjit {meta['wasmjit']} (default backend {meta['default_backend']}), {meta['platform']}, "
-        f"{meta['cpus']} CPUs",
-        f"{meta['mode']} run: {meta['method']}; ± = median absolute deviation; lower is better",
-        "",
-    ]
-    body = _align(rows, 2)
-    lines += [body[0], "-" * max(len(line) for line in body), *body[1:], ""]
-    if outcome.verdicts:
-        titles = {w.key: w.title for w in outcome.workloads}
-        passed = sum(v.passed for v in outcome.verdicts)
-        lines.append(f"bars ({passed}/{len(outcome.verdicts)} pass, from the medians above):")
-        bar_rows = [
-            [
-                "  " + ("pass" if v.passed else "FAIL"),
-                titles.get(v.bar.workload, v.bar.workload),
-                v.bar.describe(),
-                v.shown(),
-            ]
-            for v in outcome.verdicts
+    return rows
+
+
+def _legend(outcome: Outcome, wide: bool) -> List[str]:
+    default = outcome.meta["default_backend"]
+    entries: List[List[str]]
+    if wide:
+        columns = _columns(outcome)
+        entries = [[v, MEANING[v]] for v in ("stock", "floor") if v in columns]
+        backends = [v for v in BACKENDS if v in columns]
+        if backends:
+            entries.append([", ".join(backends), f"{MEANING['backend']} ({default} is the default here)"])
+        entries += [[v, MEANING[v]] for v in ("install", "pywasm3") if v in columns]
+        entries.append(["X vs stock", "stock time / X time: 4.1x means four times faster; below 1x means slower"])
+    else:
+        entries = [
+            ["stock", MEANING["stock"]],
+            ["wasmjit", f"wasmjit with its default backend here ({default}); in the dropin-* rows, install:"],
+            ["", "the same unmodified wasmtime-py code, run with wasmjit.install() active"],
+            ["floor", MEANING["floor"]],
+            ["speed-up", "stock time / wasmjit time: 4.1x means four times faster; below 1x means slower"],
         ]
-        lines += _align(bar_rows, 3)
-        lines.append("")
-    for note in outcome.notes:
-        lines.append(f"note: {note}")
+    if any(w.group == "registration" for w in outcome.workloads):
+        entries.append(["", "(registering a function costs more than stock; calls across the boundary win it back)"])
+    entries.append(["±", "how much the runs spread: median absolute deviation, relative to the median"])
+    width = max(len(name) for name, _ in entries)
+    lines = []
+    for name, meaning in entries:  # the wide table is wider than WIDTH anyway: no need to wrap under it
+        lines += _wrap(f"{name.ljust(width)}  {meaning}", " " * (width + 2), WIDTH * 2 if wide else WIDTH - 1)
+    more = "Lower times are better. --list: what each workload measures"
+    lines += _wrap(more + ("." if wide else "; --wide: every backend and target."))
+    return lines
+
+
+def missed(outcome: Outcome) -> List[Verdict]:
+    """The targets this run did not reach."""
+    return [v for v in outcome.verdicts if not v.met]
+
+
+def _targets(outcome: Outcome, wide: bool, strict: bool) -> List[str]:
+    verdicts = outcome.verdicts
+    if not verdicts:
+        return []
+    below = missed(outcome)
+    head = f"targets: {len(verdicts) - len(below)} of {len(verdicts)} met"
+    if not below:
+        lines = [head + (" (from the medians above):" if wide else " (from the medians above; --wide lists them)")]
+    elif strict:
+        lines = [f"{head}; {len(below)} MISSED, so the run fails (--strict):"]
+    elif outcome.meta["mode"] == "rigorous":
+        lines = [f"{head}; {len(below)} below target on this machine:"]
+    else:
+        lines = [f"{head}; {len(below)} below target on this machine (shared, noisy; see --rigorous):"]
+    shown = verdicts if wide else below
+    if not shown:
+        return lines
+    mark = "MISSED" if strict else "below"
+    rows = [
+        [("  " + ("met" if v.met else mark)) if wide else "", v.target.workload, v.target.describe(), v.shown()]
+        for v in shown
+    ]
+    lines += _align(rows, 3)
+    return lines
+
+
+def table(outcome: Outcome, wide: bool = False, strict: bool = False) -> str:
+    """The report: header, the table, a legend, the targets, notes and the wall time.
+
+    ``wide``: every variant and every target.  ``strict``: missed targets are failures.
+    """
+    meta = outcome.meta
+    lines = _wrap(
+        f"wasmjit perf, {meta['mode']} run: Python {meta['python']} ({meta['implementation']}), "
+        f"wasmtime {meta['wasmtime']}, wasmjit {meta['wasmjit']}, {meta['cpus']} CPUs"
+    )
+    lines += _wrap(f"on {meta['platform']}")
+    lines += _wrap(str(meta["method"]), "  ")
+    lines.append("")
+    body = _align(_wide_rows(outcome) if wide else _compact_rows(outcome), 2)
+    lines += [body[0], "-" * max(len(line) for line in body), *body[1:], ""]
+    lines += _legend(outcome, wide)
+    lines.append("")
+    targets = _targets(outcome, wide, strict)
+    if targets:
+        lines += [*targets, ""]
+    notes = list(outcome.notes)
+    if wide and not meta.get("pywasm3"):
+        notes.append("pywasm3 is not installed: no reference column (pip install pywasm3 to add it)")
+    for note in notes:
+        lines += _wrap(f"note: {note}", "      ")
     lines.append(f"wall time: {outcome.wall_seconds:.1f} s")
     return "\n".join(lines)
 
@@ -131,7 +224,6 @@ def to_dict(outcome: Outcome) -> Dict[str, object]:
         workloads.append(
             {
                 "key": workload.key,
-                "title": workload.title,
                 "group": workload.group,
                 "description": workload.description,
                 "value_unit": "bytes per 1000 calls" if workload.is_allocation else "ns per operation",
@@ -144,7 +236,7 @@ def to_dict(outcome: Outcome) -> Dict[str, object]:
         "meta": outcome.meta,
         "wall_seconds": outcome.wall_seconds,
         "workloads": workloads,
-        "bars": [v.as_dict() for v in outcome.verdicts],
+        "targets": [v.as_dict() for v in outcome.verdicts],
         "notes": outcome.notes,
     }
 
@@ -158,6 +250,11 @@ class PlotUnavailable(RuntimeError):
 
 
 PLOT_MISSING = "--plot needs matplotlib: pip install matplotlib (or pip install '.[perf]')"
+
+#: Where ``--plot`` without a path writes.
+DEFAULT_PLOT = Path("perf.png")
+
+WHISKERS = "whiskers: fastest to slowest run (min to max)"
 
 
 def plotting_available() -> bool:
@@ -181,7 +278,10 @@ COLOURS = {
 
 
 def write_plot(outcome: Outcome, path: Path) -> None:
-    """A PNG: log-scale bars, one group per workload, one bar per variant (whiskers: min to max)."""
+    """A PNG: log-scale bars (medians), one group per workload, one bar per variant; whiskers: min to max.
+
+    The legend and a caption say what the bars and the whiskers are.
+    """
     try:
         import matplotlib
 
@@ -220,11 +320,20 @@ def write_plot(outcome: Outcome, path: Path) -> None:
                     below.append(median - max(series.min, 1.0))
                     above.append(max(series.max, 1.0) - median)
             ax.bar(xs, heights, bar_width, label=variant, color=COLOURS.get(variant))
-            ax.errorbar(xs, heights, yerr=[below, above], fmt="none", ecolor="#555555", elinewidth=0.8, capsize=1.5)
+            ax.errorbar(
+                xs,
+                heights,
+                yerr=[below, above],
+                fmt="none",
+                ecolor="#555555",
+                elinewidth=0.8,
+                capsize=1.5,
+                label=WHISKERS if index == len(columns) - 1 else None,  # last in the legend
+            )
         ax.set_yscale("log")
         ax.set_ylabel(label)
         ax.set_xticks(range(len(workloads)))
-        ax.set_xticklabels([w.title for w in workloads], rotation=35, ha="right", fontsize=8)
+        ax.set_xticklabels([w.key for w in workloads], rotation=35, ha="right", fontsize=8)
         ax.grid(axis="y", which="major", alpha=0.3)
     axes[0][0].legend(fontsize=8)
     meta = outcome.meta
@@ -232,6 +341,14 @@ def write_plot(outcome: Outcome, path: Path) -> None:
         f"wasmjit {meta['wasmjit']} vs wasmtime-py {meta['wasmtime']} (Python {meta['python']}, {meta['machine']}),"
         f" {meta['mode']} run"
     )
-    figure.tight_layout()
+    figure.text(
+        0.5,
+        0.01,
+        f"Bars: median per operation; {WHISKERS}; log scale, lower is better ({meta['method']}).",
+        ha="center",
+        va="bottom",
+        fontsize=8,
+    )
+    figure.tight_layout(rect=(0, 0.04, 1, 1))
     figure.savefig(path, dpi=110)
     plt.close(figure)

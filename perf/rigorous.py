@@ -9,7 +9,7 @@ the workload its task needs (the variant names are known without building
 anything, so the master and every worker number the tasks alike).
 
 Allocation workloads are not timings: they are measured once, in the master
-process.  The outcome feeds the same table, bars, JSON and plot as a
+process.  The outcome feeds the same table, targets, JSON and plot as a
 default run.
 """
 
@@ -98,7 +98,7 @@ def run(workloads: Sequence[Workload], args: argparse.Namespace, rest: Sequence[
     outcome.notes[:0] = [n for n in notes if n not in outcome.notes]
     outcome.meta["method"] = (
         f"pyperf {pyperf.__version__}: median of {values} values per variant from {runner.args.processes} "
-        f"worker processes (loops calibrated to >= {runner.args.min_time:g} s per value)"
+        f"worker processes (>= {runner.args.min_time:g} s per value)"
     )
     outcome.meta["pyperf"] = {
         "version": pyperf.__version__,

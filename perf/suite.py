@@ -5,8 +5,10 @@ trampolines), measure them side by side (:func:`perf.measure.interleave`,
 or :func:`perf.allocations.measure_allocations` for allocation workloads),
 then drop them so each workload starts from a clean slate.  The outcome
 holds every series, the notes gathered along the way (a backend this
-interpreter forbids, pywasm3 missing), the bar verdicts and the metadata
-(versions, platform, settings).
+interpreter forbids), the target verdicts and the metadata (versions,
+platform, settings).  Progress is reported as ``[7/16] call-add: round 4/9,
+~20 s left``: the workload's place in the run, its key, what is being done,
+and an estimate of the time left.
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ import wasmtime
 
 import wasmjit
 
-from . import bars, reference
+from . import reference, targets
 from .allocations import measure_allocations
 from .measure import Series, Settings, interleave
 from .workloads import Workload
 
-__all__ = ["Outcome", "run", "metadata"]
+__all__ = ["Outcome", "Progress", "run", "metadata", "expected_seconds"]
 
+#: ``progress(message)``: one line saying what is being measured now.
 Progress = Callable[[str], None]
 
 
@@ -41,7 +44,7 @@ class Outcome:
     results: Dict[str, Dict[str, Series]]
     notes: List[str]
     meta: Dict[str, object]
-    verdicts: List[bars.Verdict] = field(default_factory=list)
+    verdicts: List[targets.Verdict] = field(default_factory=list)
     wall_seconds: float = 0.0
 
 
@@ -73,12 +76,57 @@ def metadata(settings: Settings, mode: str) -> Dict[str, object]:
     }
 
 
-def _measure_one(workload: Workload, settings: Settings, notes: List[str], progress: Progress) -> Dict[str, Series]:
-    built = workload.build(notes)
+#: Rough costs behind the time-left estimate, which corrects them by the time the run has taken so far.
+_OVERHEAD_PER_RUN_S = 0.005
+_ALLOCATION_PER_VARIANT_S = 0.15
+_REGISTRATION_SETUP_FACTOR = 2.0
+
+
+def expected_seconds(workload: Workload, settings: Settings, notes: List[str]) -> float:
+    """About how long measuring ``workload`` takes: only for the time-left estimate."""
+    variants = len(workload.planned(notes))
     if workload.is_allocation:
-        progress(f"{workload.key}: tracemalloc")
-        return measure_allocations(built)
-    return interleave(built, settings, lambda what: progress(f"{workload.key}: {what}"))
+        return variants * _ALLOCATION_PER_VARIANT_S
+    runs = settings.repeats + 1  # calibrating a variant costs about one run
+    timed = 2 * runs * settings.target_ns / 1e9
+    if workload.group == "registration":  # fresh stores and callables before every run
+        timed *= _REGISTRATION_SETUP_FACTOR
+    return variants * (timed + (runs + 3) * _OVERHEAD_PER_RUN_S)
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 90:
+        return f"{seconds / 60:.0f} min"
+    return f"{max(1, round(seconds))} s"
+
+
+class _Clock:
+    """Turns "workload i is this far along" into a progress line with an estimate of the time left."""
+
+    def __init__(self, expected: Sequence[float], progress: Progress, started: float) -> None:
+        self.expected = list(expected)
+        self.total = sum(expected)
+        self.progress = progress
+        self.started = started
+
+    def report(self, index: int, key: str, what: str, fraction: float) -> None:
+        done = sum(self.expected[:index]) + self.expected[index] * fraction
+        elapsed = time.perf_counter() - self.started
+        rate = 1.0
+        if done > 0 and elapsed > 1.0:  # how far off the rough costs are on this machine
+            rate = min(4.0, max(0.25, elapsed / done))
+        left = (self.total - done) * rate
+        self.progress(f"[{index + 1}/{len(self.expected)}] {key}: {what}, ~{_duration(left)} left")
+
+
+def _measure_one(
+    workload: Workload, settings: Settings, notes: List[str], step: Callable[[str, float], None]
+) -> Dict[str, Series]:
+    if workload.is_allocation:
+        step("counting allocations", 0.0)
+        return measure_allocations(workload.build(notes))
+    step("building", 0.0)
+    return interleave(workload.build(notes), settings, step)
 
 
 def run(
@@ -96,16 +144,21 @@ def run(
     if started is None:
         started = time.perf_counter()
     notes: List[str] = []
-    if not reference.available():
-        notes.append("pywasm3 is not installed: no reference column (pip install pywasm3 to add it)")
+    clock = _Clock(
+        [0.0 if w.key in measured else expected_seconds(w, settings, notes) for w in workloads], progress, started
+    )
     results: Dict[str, Dict[str, Series]] = {}
-    for workload in workloads:
+    for index, workload in enumerate(workloads):
         if workload.key in measured:
             results[workload.key] = dict(measured[workload.key])
             continue
-        results[workload.key] = _measure_one(workload, settings, notes, progress)
+
+        def step(what: str, fraction: float, index: int = index, key: str = workload.key) -> None:
+            clock.report(index, key, what, fraction)
+
+        results[workload.key] = _measure_one(workload, settings, notes, step)
         gc.collect()  # drop the workload's stores before the next one
     outcome = Outcome(list(workloads), results, notes, metadata(settings, mode))
-    outcome.verdicts = bars.check(results)
+    outcome.verdicts = targets.check(results)
     outcome.wall_seconds = time.perf_counter() - started
     return outcome

@@ -45,8 +45,8 @@ Build = Callable[[List[str]], Mapping[str, Any]]
 
 @dataclass(frozen=True)
 class Workload:
+    #: The workload's one name: its row in the table, its progress line, ``--only``, its targets, the JSON.
     key: str
-    title: str
     #: ``callback``, ``call``, ``loop``, ``dropin``, ``registration`` or ``allocation``.
     group: str
     #: What the report shows, and by what the per-operation value is divided for it.
@@ -277,18 +277,16 @@ _WITH_WASM3 = ("stock", "floor", *BACKENDS, "pywasm3")
 
 WORKLOADS: Tuple[Workload, ...] = (
     Workload(
-        "cb-i32",
-        "callback (i32)->()",
+        "callback-i32",
         "callback",
         "ns/call",
         1.0,
-        "wasm calls a host (i32)->() n times",
+        "wasm calls a host (i32) -> () n times",
         _callback_build(wasm.CALLBACK_I32, on_i32, ("i32", ""), floors.callback_i32, "v(i)"),
         _WITH_WASM3,
     ),
     Workload(
-        "cb-mix3",
-        "callback (i32,f32,i64)->(i32,i32,i64)",
+        "callback-mix3",
         "callback",
         "ns/call",
         1.0,
@@ -297,8 +295,7 @@ WORKLOADS: Tuple[Workload, ...] = (
         _WITH_WASM3,
     ),
     Workload(
-        "cb-16",
-        "callback 16 params ->i64",
+        "callback-16",
         "callback",
         "ns/call",
         1.0,
@@ -313,17 +310,15 @@ WORKLOADS: Tuple[Workload, ...] = (
         _WITH_WASM3,
     ),
     Workload(
-        "cb-caller",
-        "callback Caller+memory.read",
+        "callback-caller",
         "callback",
         "ns/call",
         1.0,
-        "wasm calls a host (Caller, i32, i32) -> i32 that reads 16 bytes of guest memory",
+        "wasm calls a host (Caller, i32, i32) -> i32 reading guest memory",
         _callback_build(wasm.CALLBACK_CALLER, read_guest, ("i32 i32", "i32"), floors.callback_caller, "", True),
     ),
     Workload(
         "gcd-loop",
-        "gcd loop (issue 140)",
         "loop",
         "ns/iter",
         1.0,
@@ -333,7 +328,6 @@ WORKLOADS: Tuple[Workload, ...] = (
     ),
     Workload(
         "call-nop",
-        "call nop ()->()",
         "call",
         "ns/call",
         1.0,
@@ -343,7 +337,6 @@ WORKLOADS: Tuple[Workload, ...] = (
     ),
     Workload(
         "call-add",
-        "call add (i32,i32)->i32",
         "call",
         "ns/call",
         1.0,
@@ -353,97 +346,88 @@ WORKLOADS: Tuple[Workload, ...] = (
     ),
     Workload(
         "call-swap4",
-        "call swap (i32,i64,f32,f64)->4",
         "call",
         "ns/call",
         1.0,
-        "Python calls a wasm (i32, i64, f32, f64) -> (f64, f32, i64, i32) n times",
+        "Python calls a wasm (i32, i64, f32, f64) -> (f64, f32, i64, i32)",
         _call_build("swap", floors.call_swap4, _SWAP_ARGS, wasm3=True),
         _WITH_WASM3,
     ),
     Workload(
         "dropin-callback",
-        "drop-in: callback loop",
         "dropin",
         "ns/call",
         1.0,
-        "unmodified wasmtime-py: Func(store, FuncType, fn) called n times by a wasm loop",
+        "unmodified wasmtime-py code: a host Func called n times by wasm",
         dropin.build_callback_loop,
         ("stock", "install"),
     ),
     Workload(
         "dropin-call",
-        "drop-in: export-call loop",
         "dropin",
         "ns/call",
         1.0,
-        "unmodified wasmtime-py: add(store, 3, 4) called n times from Python",
+        "unmodified wasmtime-py code: add(store, 3, 4) called n times",
         dropin.build_call_loop,
         ("stock", "install"),
     ),
     Workload(
-        "reg-new",
-        "register new signature",
+        "register-new",
         "registration",
         "us/reg",
         1e3,
-        "registering a host function whose signature was never seen (stock builds its FuncType)",
+        "registering a host function of a signature never seen before",
         registration.build_new,
         ("stock", *BACKENDS),
     ),
     Workload(
-        "reg-cached",
-        "register cached signature",
+        "register-cached",
         "registration",
         "us/reg",
         1e3,
-        "registering another host function of an already registered signature",
+        "registering a host function of an already registered signature",
         registration.build_cached,
     ),
     Workload(
-        "alloc-cb-i32",
-        "alloc callback (i32)->()",
+        "alloc-callback-i32",
         "allocation",
         "B/1k calls",
         1.0,
-        "tracemalloc: bytes allocated per 1,000 wasm -> host calls",
+        "bytes allocated per 1,000 callback-i32 calls (tracemalloc)",
         _callback_alloc_build(wasm.CALLBACK_I32, on_i32, ("i32", ""), floors.callback_i32),
     ),
     Workload(
-        "alloc-cb-mix3",
-        "alloc callback (i32,f32,i64)->3",
+        "alloc-callback-mix3",
         "allocation",
         "B/1k calls",
         1.0,
-        "tracemalloc: bytes allocated per 1,000 wasm -> host calls",
+        "bytes allocated per 1,000 callback-mix3 calls (tracemalloc)",
         _callback_alloc_build(wasm.CALLBACK_MIX3, on_mix3, ("i32 f32 i64", "i32 i32 i64"), floors.callback_mix3),
     ),
     Workload(
         "alloc-call-add",
-        "alloc call add",
         "allocation",
         "B/1k calls",
         1.0,
-        "tracemalloc: bytes allocated per 1,000 host -> wasm calls",
+        "bytes allocated per 1,000 call-add calls (tracemalloc)",
         _call_alloc_build("add", floors.call_add, (3, 4)),
     ),
     Workload(
         "alloc-call-swap4",
-        "alloc call swap4",
         "allocation",
         "B/1k calls",
         1.0,
-        "tracemalloc: bytes allocated per 1,000 host -> wasm calls",
+        "bytes allocated per 1,000 call-swap4 calls (tracemalloc)",
         _call_alloc_build("swap", floors.call_swap4, _SWAP_ARGS),
     ),
 )
 
 
 def select(pattern: str = "") -> Tuple[Workload, ...]:
-    """Workloads whose key or title contains ``pattern`` (case-insensitive; a regular expression)."""
+    """Workloads whose key contains ``pattern`` (case-insensitive; a regular expression)."""
     import re
 
     if not pattern:
         return WORKLOADS
     regex = re.compile(pattern, re.IGNORECASE)
-    return tuple(w for w in WORKLOADS if regex.search(w.key) or regex.search(w.title))
+    return tuple(w for w in WORKLOADS if regex.search(w.key))

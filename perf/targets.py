@@ -1,0 +1,126 @@
+"""The targets wasmjit should reach, checked against the medians of the same run.
+
+Three kinds of target:
+
+``speedup``  stock median / variant median >= limit
+``floor``    variant median / floor median <= limit
+``under``    variant median <= limit (nanoseconds)
+
+A target whose workload or variants were not measured (``--only``, a backend
+this interpreter forbids) is skipped.  A missed target is reported, not
+fatal: the figures of one run on a shared machine are noisy.  ``--strict``
+turns a missed target into a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Optional, Tuple
+
+from .measure import Series
+from .workloads import WORKLOADS
+
+__all__ = ["Target", "Verdict", "TARGETS", "check"]
+
+
+@dataclass(frozen=True)
+class Target:
+    workload: str
+    variant: str
+    kind: str  # "speedup", "floor" or "under"
+    limit: float
+
+    def describe(self) -> str:
+        if self.kind == "speedup":
+            return f"{self.variant} >= {self.limit:g}x faster than stock"
+        if self.kind == "floor":
+            return f"{self.variant} within {self.limit:g}x of the floor"
+        return f"{self.variant} under {self.limit / 1e3:g} us"
+
+    def measure(self, series: Mapping[str, Series]) -> Optional[float]:
+        """The figure compared with the limit, or ``None`` if it was not measured."""
+        mine = series.get(self.variant)
+        if mine is None:
+            return None
+        if self.kind == "speedup":
+            stock = series.get("stock")
+            return None if stock is None else stock.median / mine.median
+        if self.kind == "floor":
+            floor = series.get("floor")
+            return None if floor is None else mine.median / floor.median
+        return mine.median
+
+    def reached(self, value: float) -> bool:
+        if self.kind == "speedup":
+            return value >= self.limit
+        return value <= self.limit
+
+
+@dataclass(frozen=True)
+class Verdict:
+    target: Target
+    value: float
+    met: bool
+
+    def shown(self) -> str:
+        if self.target.kind == "speedup":
+            return f"{self.value:.1f}x"
+        if self.target.kind == "floor":
+            return f"{self.value:.2f}x"
+        return f"{self.value / 1e3:.1f} us"
+
+    def as_dict(self) -> Dict[str, object]:
+        return {
+            "workload": self.target.workload,
+            "variant": self.target.variant,
+            "kind": self.target.kind,
+            "limit": self.target.limit,
+            "value": self.value,
+            "met": self.met,
+            "description": self.target.describe(),
+        }
+
+
+GENERATED = ("bytecode", "source")
+
+
+def _targets() -> Tuple[Target, ...]:
+    targets: List[Target] = []
+    # Callbacks: generated trampolines within 1.3x of the hand-written floor.
+    for workload in ("callback-i32", "callback-mix3", "callback-16", "callback-caller", "gcd-loop"):
+        targets += [Target(workload, variant, "floor", 1.3) for variant in GENERATED]
+    targets += [Target("callback-i32", variant, "speedup", 5) for variant in GENERATED]
+    targets += [Target("callback-mix3", variant, "speedup", 25) for variant in GENERATED]
+    targets.append(Target("callback-mix3", "reflect", "speedup", 8))
+    # Registration.
+    for variant in ("bytecode", "source", "reflect"):
+        targets.append(Target("register-cached", variant, "under", 50e3))
+        targets.append(Target("register-new", variant, "under", 500e3))
+    # Typed calls.
+    targets += [Target("call-add", variant, "speedup", 20) for variant in GENERATED]
+    targets += [Target("call-nop", variant, "speedup", 10) for variant in GENERATED]
+    for workload in ("call-nop", "call-add", "call-swap4"):
+        targets += [Target(workload, variant, "floor", 1.5) for variant in GENERATED]
+    # Drop-in: unmodified wasmtime-py code under install().
+    targets += [Target(workload, "install", "speedup", 5) for workload in ("dropin-callback", "dropin-call")]
+    return tuple(targets)
+
+
+TARGETS: Tuple[Target, ...] = _targets()
+
+_unknown = sorted({t.workload for t in TARGETS} - {w.key for w in WORKLOADS})
+if _unknown:  # the workload list owns the names; a target must use one of them
+    raise ImportError(f"perf.targets names unknown workloads: {', '.join(_unknown)}")
+
+
+def check(results: Mapping[str, Mapping[str, Series]]) -> List[Verdict]:
+    """Every target whose figures were measured: ``results`` maps workload key -> variant -> series."""
+    verdicts = []
+    for target in TARGETS:
+        series = results.get(target.workload)
+        if series is None:
+            continue
+        value = target.measure(series)
+        if value is not None:
+            verdicts.append(Verdict(target, value, target.reached(value)))
+    return verdicts
