@@ -185,3 +185,92 @@ def test_uninstall_leaves_existing_functions_working():
     wasmjit.uninstall()
     gc.collect()
     assert exports["run"](store, 5) == sum(2 * i for i in range(5))
+
+
+# Store lifetimes (a store used under install() is freed when stock frees it) ---------
+
+_STORE_CHURN = r"""
+import gc, resource, sys, weakref
+import wasmtime, wasmjit
+
+if sys.argv[1] == "install":
+    wasmjit.install()
+I32 = wasmtime.ValType.i32()
+WAT = '''(module
+  (import "" "f" (func $f (param i32) (result i32)))
+  (memory (export "memory") 256)
+  (func (export "run") (param i32) (result i32)
+    ;; touch every page, so each store really holds 16 MiB
+    (local $p i32)
+    (loop $l
+      (i32.store (local.get $p) (i32.const 1))
+      (local.set $p (i32.add (local.get $p) (i32.const 65536)))
+      (br_if $l (i32.lt_u (local.get $p) (i32.const 16777216))))
+    (call $f (local.get 0))))'''
+
+def churn(n):
+    refs = []
+    for i in range(n):
+        store = wasmtime.Store()
+        module = wasmtime.Module(store.engine, WAT)
+        if i % 2:
+            linker = wasmtime.Linker(store.engine)
+            linker.define_func("", "f", wasmtime.FuncType([I32], [I32]), lambda x: x + 1)
+            instance = linker.instantiate(store, module)
+        else:
+            func = wasmtime.Func(store, wasmtime.FuncType([I32], [I32]), lambda x: x + 1)
+            instance = wasmtime.Instance(store, module, [func])
+        run = instance.exports(store)["run"]
+        assert run(store, i) == i + 1
+        refs.append(weakref.ref(store))
+        del store, module, instance, run
+        if i % 2 == 0:
+            del func
+        else:
+            del linker
+    return refs
+
+def rss_mib():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+
+churn(5)
+gc.collect()
+before = rss_mib()
+refs = churn(int(sys.argv[2]))
+alive_by_refcount = sum(r() is not None for r in refs)
+gc.collect()
+alive = sum(r() is not None for r in refs)
+print(alive_by_refcount, alive, round(rss_mib() - before))
+"""
+
+
+@pytest.mark.parametrize("mode", ["stock", "install"])
+def test_stores_used_under_install_are_freed_like_stock(mode, tmp_path):
+    """Calls, callbacks and linkers under install() keep no store alive (40 x 16 MiB churned)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "churn.py"
+    script.write_text(_STORE_CHURN)
+    out = subprocess.run(
+        [sys.executable, str(script), mode, "40"], capture_output=True, text=True, timeout=300, check=True
+    ).stdout.split()
+    alive_by_refcount, alive, grown_mib = map(int, out)
+    assert alive == 0, f"{alive} of 40 stores still alive after gc under {mode}"
+    assert alive_by_refcount <= 1, f"{alive_by_refcount} stores freed only by the cycle collector under {mode}"
+    assert grown_mib < 64, f"resident memory grew by {grown_mib} MiB over 40 stores of 16 MiB each"
+
+
+def test_func_called_under_install_does_not_keep_its_store_alive(installed):
+    import weakref
+
+    store = wasmtime.Store()
+    module = wasmtime.Module(store.engine, '(module (func (export "f") (result i32) (i32.const 7)))')
+    func = wasmtime.Instance(store, module, []).exports(store)["f"]
+    assert func(store) == 7
+    ref = weakref.ref(store)
+    del store
+    assert ref() is None  # freed by reference counting, as in stock: func outlives it

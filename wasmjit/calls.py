@@ -149,6 +149,10 @@ def _typed_caller(
 ) -> TypedFunc:
     """Bind ``func`` of ``store`` into a trampoline of ``plan``: the typed caller."""
     context = wasmtime_py.store_context(store)
+    if plan.flavour is Flavour.WASMTIME:
+        # Under install(), wasmtime-py's Func objects and wasmjit's caches must
+        # not keep a store alive that stock wasmtime-py would free.
+        store = weakref.proxy(store)
     buffer, buffer_address = _aligned_buffer(plan.buffer_size)
     func_copy = ffi.FuncStruct.from_buffer_copy(wasmtime_py.func_handle(func))
     failure = CallFailure(plan, name or _DEFAULT_NAME, buffer, context, qualname=name or plan.name)

@@ -39,7 +39,10 @@ CALLERS_PER_STORE = 256
 _lock = threading.Lock()
 _originals: Dict[str, Any] = {}
 
-_Caller = Tuple[Any, int, Callable[..., Any]]  # (store, number of params, typed function)
+#: (weak reference to the store, number of params, typed function).  Nothing
+#: cached here refers to a store strongly (the typed callers of the
+#: ``"wasmtime"`` flavour hold a proxy): a store is freed when stock would free it.
+_Caller = Tuple["weakref.ref[wasmtime.Store]", int, Callable[..., Any]]
 _per_store: "weakref.WeakKeyDictionary[wasmtime.Store, OrderedDict[bytes, _Caller]]" = weakref.WeakKeyDictionary()
 
 
@@ -132,7 +135,7 @@ def _new_caller(func: wasmtime.Func, store: wasmtime.Store) -> Optional[_Caller]
         typed, nparams = specialise(store, func, flavour=Flavour.WASMTIME)
     except TypeError:
         return None  # a value type wasmjit cannot specialise
-    return (store, nparams, typed)
+    return (weakref.ref(store), nparams, typed)
 
 
 def _caller_for(func: wasmtime.Func, store: wasmtime.Store) -> Optional[_Caller]:
@@ -155,7 +158,7 @@ def _caller_for(func: wasmtime.Func, store: wasmtime.Store) -> Optional[_Caller]
 
 def _func_call(self: wasmtime.Func, store: Any, *params: Any) -> Any:
     entry: Optional[_Caller] = self.__dict__.get("_wasmjit_call")
-    if entry is None or entry[0] is not store:
+    if entry is None or entry[0]() is not store:
         if not isinstance(store, wasmtime.Store) or wasmtime_py.store_is_closed(store):
             # A Caller, or a closed store: wasmtime-py's own path and errors.
             return _originals["Func.__call__"](self, store, *params)
