@@ -484,3 +484,35 @@ def test_function_constructor_mirrors_wasmtime_func(store):
     host = wasmjit.Function(store, functype(*I32_TO_I32), with_caller, access_caller=True)
     assert call_through_wasm(store, host, *I32_TO_I32, 4) == 4
     assert seen == [True]
+
+
+def test_a_class_is_a_callable_whose_result_is_an_instance(store, backend):
+    """``__init__``'s ``-> None`` is not what calling the class returns (issue 12.4)."""
+
+    class Doubled:
+        def __init__(self, a: i32, b: i32) -> None:
+            self.value = (a + b) * 2
+
+        def __index__(self) -> int:
+            return self.value
+
+    i32_type = wasmtime.ValType.i32()
+    host = wasmjit.Function.from_callback(
+        store, Doubled, type=wasmtime.FuncType([i32_type, i32_type], [i32_type]), backend=backend
+    )
+    module = wasmtime.Module(
+        store.engine,
+        """(module (import "" "f" (func $f (param i32 i32) (result i32)))
+             (func (export "run") (param i32 i32) (result i32) (call $f (local.get 0) (local.get 1))))""",
+    )
+    run = wasmjit.typed(store, wasmtime.Instance(store, module, [host]).exports(store)["run"])
+    assert run(3, 4) == 14
+
+
+def test_a_builtin_without_a_readable_signature_is_reported_as_such(store):
+    import time
+
+    with pytest.raises(TypeError, match=r"perf_counter: Python cannot read its signature .*pass type="):
+        wasmjit.Function.from_callback(store, time.perf_counter)
+    f64_result = wasmtime.FuncType([], [wasmtime.ValType.f64()])
+    assert wasmjit.Function.from_callback(store, time.perf_counter, type=f64_result).signature.results

@@ -5,17 +5,19 @@ buffer (16-byte slots plus a trap cell) and calls
 ``wasmtime_func_call_unchecked`` on it; its code comes from the same plans
 and backends as callbacks.
 
-Re-entrancy: a nested call through the same callable (wasm -> host -> the
-same function again) reuses the buffer.  That is safe because wasmtime reads
-the arguments when the call starts and writes the results when it returns,
-and the trampoline encodes just before and decodes just after, with no
-Python code in between.
+Re-entrancy and threads: a call that finds the buffer busy is either the
+same callable called again from a host callback during its own call — made
+through a sibling caller with a buffer of its own — or a call from another
+thread while one is under way, which raises: wasmtime forbids using one
+store from two threads at once, and sharing the buffer would hand one
+thread the other's result (see :class:`_Busy`).
 """
 
 from __future__ import annotations
 
 import collections.abc
 import ctypes
+import sys
 import typing
 import weakref
 from typing import Any, Optional, Protocol, Tuple, runtime_checkable
@@ -139,6 +141,50 @@ def specialise(
     return function, len(params)
 
 
+class _Busy:
+    """The ``nested`` of a typed caller: a call that found its buffer busy.
+
+    Only the slow path pays for telling the two cases apart: a re-entered
+    call has the busy caller's own frame on its thread's stack (a frame
+    running its code with its guard); a call from another thread has not.
+    Re-entered calls go through a sibling caller with a buffer of its own
+    (kept for the next time); calls from another thread raise.
+    """
+
+    __slots__ = ("_build", "_free", "caller", "guard")
+
+    def __init__(self, guard: Any, build: "typing.Callable[[], TypedFunc]") -> None:
+        self.guard = guard
+        self.caller: Any = None  # set once bound
+        self._build = build
+        self._free: "list[TypedFunc]" = []
+
+    def _reentered(self) -> bool:
+        code = self.caller.__code__
+        # Above: this method, __call__, and the typed call that found the buffer busy.
+        frame = sys._getframe(3)
+        while frame is not None:
+            if frame.f_code is code and frame.f_locals.get("guard", self.guard) is self.guard:
+                return True
+            frame = frame.f_back  # type: ignore[assignment]
+        return False
+
+    def __call__(self, *args: Any) -> Any:
+        if not self._reentered():
+            raise RuntimeError(
+                f"{self.caller.__qualname__}() was called from another thread while a call is under way; "
+                "a wasmtime.Store must not be used from two threads at once"
+            )
+        try:
+            sibling = self._free.pop()
+        except IndexError:
+            sibling = self._build()
+        try:
+            return sibling(*args)
+        finally:
+            self._free.append(sibling)
+
+
 def _typed_caller(
     store: wasmtime.Store,
     func: wasmtime.Func,
@@ -149,7 +195,7 @@ def _typed_caller(
 ) -> TypedFunc:
     """Bind ``func`` of ``store`` into a trampoline of ``plan``: the typed caller."""
     context = wasmtime_py.store_context(store)
-    if plan.flavour is Flavour.WASMTIME:
+    if plan.flavour is Flavour.WASMTIME and not isinstance(store, weakref.ProxyType):
         # Under install(), wasmtime-py's Func objects and wasmjit's caches must
         # not keep a store alive that stock wasmtime-py would free.
         store = weakref.proxy(store)
@@ -158,6 +204,7 @@ def _typed_caller(
     failure = CallFailure(plan, name or _DEFAULT_NAME, buffer, context, qualname=name or plan.name)
     if plan.flavour is Flavour.WASMTIME:
         failure.follow_wasmtime(store)
+    busy = _Busy(failure.guard, lambda: _typed_caller(store, func, plan, dynamic_code, template.backend, name))
     bindings = CallBindings(
         store=store,
         buffer=buffer,
@@ -169,8 +216,12 @@ def _typed_caller(
         fail=failure.fail,
         encode_exact=failure.encode_exact,
         too_many=failure.too_many,
+        guard=failure.guard,
+        nested=busy,
+        interrupted=failure.interrupted,
     )
     template, function, _skipped = bind(plan, bindings, dynamic_code, backend, name)
+    busy.caller = function
     function.backend = template.backend  # type: ignore[attr-defined]
     function.signature = plan.signature  # type: ignore[attr-defined]
     # What the raw addresses above point into must live as long as the function.

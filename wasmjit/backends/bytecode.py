@@ -50,6 +50,7 @@ from ..model.ir import (
     Program,
     Raise,
     Return,
+    SetAttr,
     Stmt,
     Try,
     constants_of,
@@ -173,6 +174,10 @@ class _Assembler:
                 self.instr("UNPACK_SEQUENCE", len(stmt.targets))
             for target in stmt.targets:
                 self.instr("STORE_FAST", target)
+        elif isinstance(stmt, SetAttr):
+            self.expr(stmt.value)
+            self.expr(stmt.target)
+            self.instr("STORE_ATTR", stmt.attr)
         elif isinstance(stmt, Do):
             self.expr(stmt.value)
             self.instr("POP_TOP")
@@ -272,6 +277,8 @@ def _stack_needed(stmts: "Tuple[Stmt, ...]") -> int:
     for stmt in stmts:
         if isinstance(stmt, (Assign, Do)):
             need = max(need, _expr_depth(stmt.value), len(stmt.targets) if isinstance(stmt, Assign) else 0)
+        elif isinstance(stmt, SetAttr):
+            need = max(need, _expr_depth(stmt.value), 1 + _expr_depth(stmt.target))
         elif isinstance(stmt, If):
             if isinstance(stmt.test, Compare):
                 need = max(need, _expr_depth(stmt.test.left), 1 + _expr_depth(stmt.test.right))

@@ -121,7 +121,21 @@ def _callback(plan: Plan, statics: Dict[str, Any], bindings: CallbackBindings) -
 
 
 def _call(plan: Plan, statics: Dict[str, Any], bindings: CallBindings) -> Callable[..., Any]:
-    (store, buffer, context, func, buffer_address, nslots, trap_address, fail, encode_exact, too_many) = bindings
+    (
+        store,
+        buffer,
+        context,
+        func,
+        buffer_address,
+        nslots,
+        trap_address,
+        fail,
+        encode_exact,
+        too_many,
+        guard,
+        nested,
+        interrupted,
+    ) = bindings
     encode = statics["encode"]
     decode = statics["decode"]
     release = statics["release"]
@@ -147,6 +161,9 @@ def _call(plan: Plan, statics: Dict[str, Any], bindings: CallBindings) -> Callab
         keep: Optional[List[Any]] = [] if keeps_refs else None
         if getattr(store, STORE_CONTEXT_ATTRIBUTE) is None:
             closed_store()
+        if guard.busy is True:
+            return nested(*args)
+        guard.busy = True
         if nparams:
             try:
                 for index, cls in class_checks:
@@ -160,7 +177,11 @@ def _call(plan: Plan, statics: Dict[str, Any], bindings: CallBindings) -> Callab
                 encode(buffer, 0, *inputs)
             except BaseException as exc:
                 encode_exact(exc, keep, *args)
-        err = call_unchecked(context, func, buffer_address, nslots, trap_address)
+        try:
+            err = call_unchecked(context, func, buffer_address, nslots, trap_address)
+        except BaseException as exc:
+            interrupted(exc, keep)
+        guard.busy = False
         outputs: Any = decode(buffer)
         if keep:
             release(keep)

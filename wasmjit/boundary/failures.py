@@ -171,10 +171,19 @@ class WasmtimeCallbackFailure(CallbackFailure):
             caller._invalidate()
 
 
-class CallFailure:
-    """The ``fail``, ``encode_exact`` and ``too_many`` of one typed call."""
+class CallGuard:
+    """``busy`` while a call through one typed caller's buffer is under way."""
 
-    __slots__ = ("_buffer", "_context", "_exact", "_store", "_valtypes", "name", "plan", "qualname")
+    __slots__ = ("busy",)
+
+    def __init__(self) -> None:
+        self.busy = False
+
+
+class CallFailure:
+    """The ``fail``, ``encode_exact``, ``too_many`` and ``interrupted`` of one typed call."""
+
+    __slots__ = ("_buffer", "_context", "_exact", "_store", "_valtypes", "guard", "name", "plan", "qualname")
 
     def __init__(self, plan: Plan, name: str, buffer: Any, context: int, qualname: str) -> None:
         self.plan = plan
@@ -187,6 +196,7 @@ class CallFailure:
         self._exact = struct.Struct(plan.exact_format).pack_into
         self._store: Any = None
         self._valtypes: List[Any] = []
+        self.guard = CallGuard()
 
     def follow_wasmtime(self, store: Any) -> None:
         """Use wasmtime-py's conversions and errors on the exact path (``install()``)."""
@@ -213,36 +223,47 @@ class CallFailure:
         ``BaseException`` that is not an ``Exception``) is re-raised, not retried.
         """
         keep_list: List[Any] = keep if keep is not None else []
-        if not isinstance(exc, Exception):
-            release(keep_list)
-            raise exc
-        if self._store is not None:
-            self._encode_as_wasmtime(keep_list, args)
-            return
-        if any(isinstance(arg, wasmtime.Store) for arg in args):
-            release(keep_list)
-            raise TypeError(
-                f"{self.qualname}() was given a wasmtime.Store; {_STORE_ALREADY_BOUND.format(name=self.qualname)}"
-            )
         try:
+            if not isinstance(exc, Exception):
+                raise exc
+            if self._store is not None:
+                self._encode_as_wasmtime(keep_list, args)
+                return
+            if any(isinstance(arg, wasmtime.Store) for arg in args):
+                raise TypeError(
+                    f"{self.qualname}() was given a wasmtime.Store; {_STORE_ALREADY_BOUND.format(name=self.qualname)}"
+                )
             encoded = [
                 exact_value(kind, value, self._context, keep_list, f"argument {index} of {self.name}")
                 for index, (kind, value) in enumerate(zip(self.plan.params, args, strict=False))
             ]
             self._exact(self._buffer, 0, *encoded)
         except BaseException:
+            # The call will not happen: the buffer is free again.
+            self.guard.busy = False
             release(keep_list)
             raise
 
     def _encode_as_wasmtime(self, keep: List[Any], args: "tuple[Any, ...]") -> None:
-        try:
-            for index, (kind, value) in enumerate(zip(self.plan.params, args, strict=False)):
-                # ``keep`` gets views into ``val`` for its externrefs, which keep it alive.
-                val = wasmtime_py.val_for(self._store, self._valtypes[index], value)
-                _store_val(val, kind, self._context, self._buffer, self.plan.slot_offset(index), keep)
-        except BaseException:
+        for index, (kind, value) in enumerate(zip(self.plan.params, args, strict=False)):
+            # ``keep`` gets views into ``val`` for its externrefs, which keep it alive.
+            val = wasmtime_py.val_for(self._store, self._valtypes[index], value)
+            _store_val(val, kind, self._context, self._buffer, self.plan.slot_offset(index), keep)
+
+    def interrupted(self, exc: BaseException, keep: Optional[List[Any]]) -> None:
+        """An exception (an interrupt) was raised as the call into wasm returned: re-raise it.
+
+        Whatever the call left is cleaned up first, so that the next call
+        neither finds the buffer busy nor reads this call's trap as its own.
+        """
+        trap = struct.unpack_from("<" + TRAP_CELL_FORMAT, self._buffer, self.plan.trap_offset)[0]
+        struct.pack_into("<" + TRAP_CELL_FORMAT, self._buffer, self.plan.trap_offset, 0)
+        self.guard.busy = False
+        if keep:
             release(keep)
-            raise
+        if trap:
+            wasmtime_py.trap_from_address(trap)  # owned, then dropped: freed
+        raise exc
 
     def fail(self, err: Optional[int], trap: int) -> None:
         """Raise what a failed call produced: a parked exception, a trap or an error."""

@@ -34,6 +34,7 @@ __all__ = [
     "AnyOf",
     "Test",
     "Assign",
+    "SetAttr",
     "Do",
     "If",
     "Raise",
@@ -129,6 +130,15 @@ class Assign:
 
 
 @dataclass(frozen=True)
+class SetAttr:
+    """``target.attr = value``."""
+
+    target: Expr
+    attr: str
+    value: Expr
+
+
+@dataclass(frozen=True)
 class Do:
     """Evaluate ``value`` and discard it."""
 
@@ -164,7 +174,7 @@ class Try:
     name: Optional[str] = None
 
 
-Stmt = Union[Assign, Do, If, Raise, Return, Try]
+Stmt = Union[Assign, SetAttr, Do, If, Raise, Return, Try]
 
 
 @dataclass(frozen=True)
@@ -207,6 +217,8 @@ def expressions_of(stmt: Stmt) -> "Tuple[Expr, ...]":
     match stmt:
         case Assign(value=value) | Do(value=value):
             return (value,)
+        case SetAttr(target=target, value=value):
+            return (value, target)
         case If(test=Compare(left=left, right=right)):
             return (left, right)
         case Return(value=value) if value is not None:
@@ -313,6 +325,8 @@ def _line(stmt: Stmt) -> str:
         case Assign(targets=targets, value=value, unpack=unpack):
             left = f"{targets[0]}," if unpack and len(targets) == 1 else ", ".join(targets)
             return f"{left} = {_expr(value)}"
+        case SetAttr(target=target, attr=name, value=value):
+            return f"{_expr(target)}.{name} = {_expr(value)}"
         case Do(value=value):
             return _expr(value)
         case If(test=test):
@@ -407,6 +421,10 @@ def assign(target: str, value: Operand) -> Assign:
 
 def unpack(targets: "Tuple[str, ...]", value: Operand) -> Assign:
     return Assign(tuple(targets), ex(value), unpack=True)
+
+
+def set_attr(target: Operand, name: str, value: Operand) -> SetAttr:
+    return SetAttr(ex(target), name, ex(value))
 
 
 def do(func: str, *args: Operand) -> Do:

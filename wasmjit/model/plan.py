@@ -53,6 +53,7 @@ from .ir import (
     is_,
     is_not,
     return_,
+    set_attr,
     try_,
     unpack,
 )
@@ -124,6 +125,14 @@ class CallBindings(NamedTuple):
     """Validates and encodes arguments the fast path refused."""
     too_many: Callable[..., None]
     """Raises the ``TypeError`` for surplus arguments."""
+    guard: Any
+    """``guard.busy`` is true while a call through this buffer is under way."""
+    nested: Callable[..., Any]
+    """Makes a call that finds the buffer busy (re-entered from a callback, or
+    from another thread) through a sibling caller with a buffer of its own."""
+    interrupted: Callable[..., None]
+    """Re-raises an interrupt that arrived during the call into wasm, after
+    clearing the guard and any trap the call left in the trap cell."""
 
 
 #: ``struct`` code of the trap cell after a call's slots: a ``wasm_trap_t *``.
@@ -287,6 +296,8 @@ class Plan:
             lines.append(f"  value {index} takes the fast path only as an exact {cls.__name__}")
         if self.flavour is Flavour.WASMTIME:
             lines.append("  wasmtime-py's rules: exact path through wasmtime.Val, wasmtime-py's errors")
+        if self.direction is Direction.CALL:
+            lines.append("  a call that finds the buffer busy (re-entered, or another thread) uses a sibling's buffer")
         lines.append(f"  binds: {', '.join(self.bound)}")
         return "\n".join(lines)
 
@@ -360,6 +371,9 @@ class Plan:
         if keep:
             body.append(assign("keep", NewList()))
         body.append(if_(is_(attr("store", wasmtime_py.STORE_CONTEXT_ATTRIBUTE), None), do("closed_store")))
+        # Nothing between the test and the assignment can switch threads.
+        body.append(if_(is_(attr("guard", "busy"), True), return_(call("nested", *args))))
+        body.append(set_attr("guard", "busy", True))
         if args:
             encode: List[Stmt] = [_class_check(Name(args[i]), cls) for i, cls in self.class_checks]
             encoded: List[Expr] = [Name(a) for a in args]
@@ -369,7 +383,9 @@ class Plan:
             encode.append(do("encode", "buffer", 0, *encoded))
             body.append(try_(encode, (do("encode_exact", "exc", keep, *args),), "exc"))
         call_args = ("context", "func", "buffer_address", "nslots", "trap_address")
-        body.append(assign("err", call("call_unchecked", *call_args)))
+        wasm_call = assign("err", call("call_unchecked", *call_args))
+        body.append(try_([wasm_call], (do("interrupted", "exc", keep),), "exc"))
+        body.append(set_attr("guard", "busy", False))
         results = tuple(f"r{i}" for i in range(len(self.results)))
         body.append(unpack((*results, "trap"), call("decode", "buffer")))
         if keep:

@@ -153,6 +153,7 @@ class _Shape:
     has_varargs: bool
     returns: Any  # annotation or _EMPTY
     has_varkw: bool = False
+    unreadable: bool = False  # inspect.signature cannot read it (some builtins)
 
 
 _SHAPES: "OrderedDict[Any, _Shape]" = OrderedDict()
@@ -218,7 +219,7 @@ def _compute_shape(callback: Callable[..., Any]) -> _Shape:
         sig = inspect.signature(callback)
     except (ValueError, TypeError):
         # Builtins and some C callables have no introspectable signature.
-        return _Shape(name, (), 0, True, _EMPTY)
+        return _Shape(name, (), 0, True, _EMPTY, unreadable=True)
     namespace = _namespace_of(callback)
 
     def resolved(annotation: Any, what: str) -> Any:
@@ -246,9 +247,9 @@ def _compute_shape(callback: Callable[..., Any]) -> _Shape:
             raise TypeError(
                 f"{name} has a required keyword-only parameter {param.name!r}; wasm passes only positional values"
             )
-    return _Shape(
-        name, tuple(positional), required, has_varargs, resolved(sig.return_annotation, "the result"), has_varkw
-    )
+    # Calling a class returns an instance: ``__init__``'s ``-> None`` says nothing about that.
+    returns = _EMPTY if inspect.isclass(callback) else resolved(sig.return_annotation, "the result")
+    return _Shape(name, tuple(positional), required, has_varargs, returns, has_varkw)
 
 
 def _namespace_of(callback: Any) -> Dict[str, Any]:
@@ -307,6 +308,11 @@ def infer(
         if shape.has_varkw and not positional:
             raise TypeError(
                 f"cannot infer a wasm signature for {name}: it takes only **kwargs; pass type=wasmtime.FuncType(...)"
+            )
+        if shape.unreadable:
+            raise TypeError(
+                f"cannot infer a wasm signature for {name}: Python cannot read its signature "
+                "(a builtin without introspection data); pass type=wasmtime.FuncType(...) or wrap it in a def"
             )
         if shape.has_varargs:
             raise TypeError(
