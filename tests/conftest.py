@@ -7,6 +7,8 @@ trap handlers shadowed by faulthandler's.)
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import pytest
 import wasmtime
 
@@ -17,6 +19,15 @@ BACKENDS = ("bytecode", "source", "reflect")
 def backend(request: pytest.FixtureRequest) -> str:
     """Each wasmjit backend in turn."""
     return str(request.param)
+
+
+@pytest.fixture
+def oracle() -> Iterator[str]:
+    """``backend="oracle"``: the IR's reference interpreter (tests/ir_oracle.py), registered for this test."""
+    from ir_oracle import oracle_backend
+
+    with oracle_backend() as name:
+        yield name
 
 
 @pytest.fixture

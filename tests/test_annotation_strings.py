@@ -10,7 +10,6 @@ import typing
 from typing import Callable, Optional
 
 import pytest
-import wasmtime
 
 import wasmjit
 from wasmjit import Kind, i32, i64
@@ -105,29 +104,3 @@ def test_string_annotations_work_where_compile_is_forbidden() -> None:
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "OK"
-
-
-@pytest.mark.parametrize("backend", ["bytecode", "source", "reflect"])
-def test_typed_calls_take_positional_arguments_only(backend: str) -> None:
-    store = wasmtime.Store()
-    module = wasmtime.Module(
-        store.engine, '(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))'
-    )
-    add = wasmtime.Instance(store, module, []).exports(store)["add"]
-    named = wasmjit.typed(store, add, name="add", backend=backend)
-    assert named(1, 2) == 3
-    with pytest.raises(TypeError, match=r"^add\(\) takes 2 positional arguments but 3 were given$"):
-        named(1, 2, 3)
-    with pytest.raises(TypeError):
-        named(1, a1=2)  # type: ignore[call-arg]
-
-
-def test_explain_takes_funcs_built_under_install() -> None:
-    wasmjit.install()
-    try:
-        func = wasmtime.Func(wasmtime.Store(), wasmtime.FuncType([], []), lambda: None)
-        assert "backend" in wasmjit.explain(func)
-    finally:
-        wasmjit.uninstall()
-    with pytest.raises(TypeError, match="explain"):
-        wasmjit.explain(object())

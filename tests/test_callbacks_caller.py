@@ -5,12 +5,10 @@ from typing import Any, List
 
 import pytest
 import wasmtime
-from wasm_helpers import available_backends, functype, instantiate
+from wasm_helpers import functype, instantiate
 
 import wasmjit
 from wasmjit import externref, funcref, i32, i64
-
-BACKENDS = available_backends()
 
 GUEST = """(module
   (import "host" "f" (func $f (param i32 i32) (result i32)))
@@ -89,27 +87,34 @@ def test_saved_caller_is_invalid_after_return(store, backend):
     saved: List[Any] = []
 
     def keep(caller: wasmtime.Caller, a: i32, b: i32) -> i32:
-        saved.append((caller, caller["memory"]))
-        return a + b
+        memory = caller["memory"]
+        saved.append((caller, memory))
+        memory.data_ptr(caller)[0] = a & 0xFF  # written through the caller, seen through the store
+        return a + memory.data_len(caller)
 
     exports = instantiate(store, GUEST, [wasmjit.Function.from_callback(store, keep, backend=backend)])
-    assert exports["run"](store, 2, 3) == 5
+    assert exports["run"](store, 2, 3) == 2 + 65536
     caller, memory = saved[0]
+    assert memory.data_ptr(store)[0] == 2
     check_invalidated(caller)
     with pytest.raises(ValueError):
         memory.read(caller, 0, 4)
     with pytest.raises(ValueError):
         memory.data_ptr(caller)
     with pytest.raises(ValueError):
+        memory.data_len(caller)
+    with pytest.raises(ValueError):
         memory.size(caller)
     with pytest.raises(ValueError):
         exports["triple"](caller, 1)
     # The memory itself is fine through the store.
     assert memory.read(store, 16, 21) == b"hello"
-    # Callers are per call: the next call gets a fresh, valid one.
-    assert exports["run"](store, 4, 5) == 9
+    # Callers are per call: the next call (here a typed one) gets a fresh, valid one.
+    assert wasmjit.typed(store, exports["run"], backend=backend)(7, 5) == 7 + 65536
     assert saved[1][0] is not caller
     check_invalidated(saved[1][0])
+    store.close()
+    assert caller.get("memory") is None
 
 
 def test_saved_caller_is_invalid_after_the_callback_raised(store, backend):

@@ -1,17 +1,14 @@
 """Errors: whatever a callback raises comes back, as the same object, from the
 outermost Python call into wasm; bad results are ``TypeError``s that say where."""
 
-import threading
 from typing import Any, Callable, List
 
 import pytest
 import wasmtime
-from wasm_helpers import available_backends, forwarding_wat, functype, instantiate
+from wasm_helpers import forwarding_wat, functype, instantiate
 
 import wasmjit
 from wasmjit import f64, i32, i64
-
-BACKENDS = available_backends()
 
 
 class CustomBase(BaseException):
@@ -199,35 +196,6 @@ def test_mixed_stock_and_wasmjit_callbacks(store, backend):
         with pytest.raises(CustomError) as info:
             call()
         assert info.value is error
-
-
-def test_exceptions_stay_on_their_thread(backend):
-    """Two threads raising at once each get their own exception back."""
-    failures: List[str] = []
-
-    def worker(tag: str) -> None:
-        store = wasmtime.Store()
-
-        def fail(x: i32) -> i32:
-            raise CustomError(f"{tag}-{x}")
-
-        run = instantiate(store, WAT, [wasmjit.Function.from_callback(store, fail, backend=backend)])["run"]
-        typed = wasmjit.typed(store, run)
-        for i in range(300):
-            try:
-                (run(store, i) if i % 2 else typed(i))
-            except CustomError as exc:
-                if str(exc) != f"{tag}-{i}":
-                    failures.append(f"{tag}: got {exc} at {i}")
-            else:
-                failures.append(f"{tag}: nothing raised at {i}")
-
-    threads = [threading.Thread(target=worker, args=(f"t{n}",)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
 
 
 # Wrong results ------------------------------------------------------------------------

@@ -11,12 +11,10 @@ from typing import Any, List, Optional
 
 import pytest
 import wasmtime
-from wasm_helpers import available_backends, forwarding_wat, functype, instantiate
+from wasm_helpers import forwarding_wat, functype, instantiate
 
 import wasmjit
 from wasmjit import Kind, externref, f32, f64, funcref, i32, i64
-
-BACKENDS = available_backends()
 
 
 def mixed(a: i32, b: i64, c: f32, d: f64) -> tuple[f64, f32, i64, i32]:

@@ -6,13 +6,12 @@ from typing import Any, List
 
 import pytest
 import wasmtime
-from wasm_helpers import available_backends, forwarding_wat, functype, instantiate
+from wasm_helpers import forwarding_wat, functype, instantiate
 
 import wasmjit
-from wasmjit import externref, i32
+from wasmjit import externref, i32, i64
 from wasmjit.boundary.lifetimes import live_owners
 
-BACKENDS = available_backends()
 WAT = forwarding_wat(["i32"], ["i32"], carriers=False)
 
 
@@ -81,7 +80,8 @@ def test_owners_return_to_baseline_after_stores_are_dropped(backend):
             callbacks.append(weakref.ref(counter))
             wasmjit.Function.from_callback(store, counter, backend=backend)
         instantiate(store, WAT, [wasmjit.Function.from_callback(store, Counter(), backend=backend)])["run"](store, 1)
-    assert live_owners() == baseline + 3 * 21
+    gc.collect()  # every Function object is gone: the stores still hold the functions
+    assert live_owners() == baseline + 3 * 21, "released while the store still holds the functions"
     del stores, store, counter
     gc.collect()
     assert live_owners() == baseline
@@ -107,13 +107,20 @@ def test_linker_owners_are_released_with_the_linker_and_its_stores(backend):
     linker = wasmjit.Linker(engine)
     counter = Counter()
     counter_ref = weakref.ref(counter)
+    for index in range(10):
+        linker.define_callback("host", f"f{index}", counter, backend=backend)
     linker.define_callback("host", "f", counter, backend=backend)
+    assert live_owners() == baseline + 11
     del counter
-    stores = [wasmtime.Store(engine) for _ in range(2)]
+    stores = [wasmtime.Store(engine) for _ in range(3)]
     module = wasmtime.Module(engine, WAT)
     for store in stores:
         assert linker.instantiate(store, module).exports(store)["run"](store, 0) >= 1
+    typed_run = wasmjit.typed(stores[2], linker.instantiate(stores[2], module).exports(stores[2])["run"])
+    assert typed_run(10) > 10
     assert live_owners() > baseline
+    del typed_run
+    stores[2].close()  # one store closed, the others dropped
     del linker, stores, store
     gc.collect()
     assert live_owners() == baseline
@@ -158,3 +165,69 @@ def test_many_short_lived_stores_do_not_accumulate(backend):
     del store, host
     gc.collect()
     assert live_owners() == baseline
+
+
+def test_function_after_its_store_is_closed(backend):
+    """A closed store's host functions and typed calls raise cleanly; they never touch freed memory."""
+    store = wasmtime.Store()
+
+    def double(x: i32) -> i32:
+        return x * 2
+
+    host = wasmjit.Function.from_callback(store, double, backend=backend)
+    call = wasmjit.typed(store, host, backend=backend)
+    module = wasmtime.Module(store.engine, WAT)
+    store.close()
+    for _ in range(2):  # again: still an error, still no crash
+        with pytest.raises(ValueError):
+            host(store, 1)  # stock call path
+        with pytest.raises(ValueError):
+            call(1)
+    with pytest.raises(ValueError):
+        wasmjit.typed(store, host, backend=backend)
+    with pytest.raises(ValueError):
+        wasmtime.Instance(store, module, [host])
+    with pytest.raises(ValueError):
+        host.type(store)
+    for made in (double, lambda x: x):
+        with pytest.raises(ValueError):
+            wasmjit.Function.from_callback(store, made, type=functype(["i32"], ["i32"]), backend=backend)
+    linker = wasmjit.Linker(store.engine)
+    linker.define_callback("host", "f", double, backend=backend)
+    with pytest.raises(ValueError):
+        linker.instantiate(store, module)
+    # In a live store it is a function of another (dead) store: a clean error.
+    other = wasmtime.Store(store.engine)
+    with pytest.raises(ValueError):
+        wasmjit.typed(other, host)
+    with pytest.raises(wasmtime.WasmtimeError):
+        wasmtime.Instance(other, module, [host])
+    other.close()
+
+
+def test_externref_payloads_are_released_with_the_store(backend):
+    """Objects that crossed as externrefs (through wasm, and through a typed call of the host
+    function itself) are all released once the store is closed and dropped."""
+
+    class Payload:
+        pass
+
+    refs: List[Any] = []
+    store = wasmtime.Store()
+
+    def f(x: i32, ref: externref) -> tuple[i64, externref]:
+        return x, ref
+
+    host = wasmjit.Function.from_callback(store, f, backend=backend)
+    call = wasmjit.typed(store, host, backend=backend)
+    run = instantiate(store, forwarding_wat(["i32", "externref"], ["i64", "externref"], carriers=False), [host])["run"]
+    for i in range(200):
+        payload = Payload()
+        refs.append(weakref.ref(payload))
+        assert call(i, payload) == (i, payload)
+        assert run(store, i, payload) == [i, payload]
+    del payload, call, run, host, f
+    store.close()
+    del store
+    gc.collect()
+    assert sum(1 for r in refs if r() is not None) == 0

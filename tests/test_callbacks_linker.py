@@ -6,12 +6,10 @@ from typing import Any, List
 
 import pytest
 import wasmtime
-from wasm_helpers import available_backends, forwarding_wat, functype, instantiate
+from wasm_helpers import forwarding_wat, functype, instantiate
 
 import wasmjit
 from wasmjit import i32, i64
-
-BACKENDS = available_backends()
 
 
 def double(x: i32) -> i32:

@@ -28,7 +28,6 @@ from wasm_helpers import (
     U32_MAX,
     U64_MAX,
     as_list,
-    available_backends,
     f32_bits,
     f32_from_bits,
     f64_bits,
@@ -41,7 +40,6 @@ from wasm_helpers import (
 
 import wasmjit
 
-BACKENDS = available_backends()
 POOL = ("i32", "i64", "f32", "f64", "funcref", "externref")
 MARKERS = {name: getattr(wasmjit, name) for name in POOL}
 CASES = [(n, m) for n in range(17) for m in range(9)]
@@ -117,7 +115,6 @@ def annotated(params: Sequence[str], results: Sequence[str], body: Callable[...,
     return namespace["generated"]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(("nparams", "nresults"), CASES, ids=[f"{n}p-{m}r" for n, m in CASES])
 def test_generated_signature(backend: str, nparams: int, nresults: int) -> None:
     params, results, rng = draw_signature(nparams, nresults)
@@ -188,7 +185,6 @@ def test_generated_signature(backend: str, nparams: int, nresults: int) -> None:
         assert returned == expected_returned, style
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_one_result_declared_as_tuple_must_return_a_1_tuple(backend: str) -> None:
     store = wasmtime.Store()
 
@@ -210,7 +206,6 @@ def test_one_result_declared_as_tuple_must_return_a_1_tuple(backend: str) -> Non
         host(store, 1)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_tuple_subclasses_and_lists_are_accepted(backend: str) -> None:
     import collections
 

@@ -17,16 +17,14 @@ import textwrap
 
 import pytest
 import wasmtime
-from wasm_helpers import available_backends, forwarding_wat, instantiate, lanes_of_v128, v128_from_lanes
+from wasm_helpers import forwarding_wat, instantiate, lanes_of_v128, v128_from_lanes
 
 import wasmjit
 from wasmjit import Kind, i32, i64, v128
 
-BACKENDS = available_backends()
 EDGES = [bytes(16), b"\xff" * 16, bytes(range(16)), b"\x80" + bytes(15), bytes(15) + b"\x80"]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_v128_parameter(backend: str) -> None:
     store = wasmtime.Store()
     seen = []
@@ -45,7 +43,6 @@ def test_v128_parameter(backend: str) -> None:
         assert seen[-1] == vector and type(seen[-1]) is bytes
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_v128_result_accepts_bytes_like_of_16(backend: str) -> None:
     store = wasmtime.Store()
     queue: list = []
@@ -61,7 +58,6 @@ def test_v128_result_accepts_bytes_like_of_16(backend: str) -> None:
         assert v128_from_lanes(low, high) == bytes(value)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(
     ("bad", "error"), [(b"short", ValueError), (bytes(17), ValueError), (16, TypeError), (None, TypeError)]
 )
@@ -77,7 +73,6 @@ def test_v128_result_of_the_wrong_size_or_kind(backend: str, bad: object, error:
         run(store)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_v128_mixed_with_other_kinds(backend: str) -> None:
     store = wasmtime.Store()
 
@@ -93,7 +88,6 @@ def test_v128_mixed_with_other_kinds(backend: str) -> None:
     assert a == 42
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_v128_type_from_a_module_import(backend: str) -> None:
     store = wasmtime.Store()
     wat = forwarding_wat(["v128"], ["v128"])

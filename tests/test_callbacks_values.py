@@ -10,7 +10,6 @@ from it are checked bit for bit.
 import gc
 import math
 import struct
-import weakref
 from typing import Any, List
 
 import pytest
@@ -28,7 +27,6 @@ from wasm_helpers import (
     U64_MAX,
     Bits,
     as_list,
-    available_backends,
     f32_bits,
     f32_from_bits,
     f64_bits,
@@ -43,8 +41,6 @@ from wasm_helpers import (
 
 import wasmjit
 from wasmjit import externref, f32, f64, funcref, i32, i64
-
-BACKENDS = available_backends()
 
 
 def forward(store: wasmtime.Store, params: List[str], results: List[str], callback: Any, backend: str, **kw: Any):
@@ -463,23 +459,6 @@ def test_externref_results_created_by_the_callback_survive(store, backend):
         gc.collect()
         assert all(type(v) is Thing for v in got[:7])
         assert got[7] == [n * 3 for n in range(100)]
-
-
-def test_externref_objects_are_released_after_the_store(backend):
-    store = wasmtime.Store()
-    thing = Thing()
-    ref = weakref.ref(thing)
-
-    def cb(x: externref) -> externref:
-        return x
-
-    call = forward(store, ["externref"], ["externref"], cb, backend)
-    assert call(thing) == [thing]
-    del thing, call, cb
-    store.close()
-    del store
-    gc.collect()
-    assert ref() is None
 
 
 # v128 -------------------------------------------------------------------------

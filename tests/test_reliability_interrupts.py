@@ -30,12 +30,9 @@ from typing import Any, Callable, List, Tuple
 
 import pytest
 import wasmtime
-from wasm_helpers import available_backends
 
 import wasmjit
 from wasmjit import externref, f64, i32, i64
-
-BACKENDS = available_backends()
 
 
 class CustomBase(BaseException):
@@ -86,7 +83,6 @@ def build(backend: str, behaviour: Callable[..., Any], caller: bool = False) -> 
 
 
 @pytest.mark.parametrize("caller", [False, True], ids=["plain", "caller"])
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_base_exceptions_cross_unchanged(backend: str, caller: bool) -> None:
     pending: List[BaseException] = []
 
@@ -125,7 +121,6 @@ class InterruptingIndex:
         return self.value
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_base_exception_while_converting_a_result(backend: str) -> None:
     """A KeyboardInterrupt raised while wasmjit converts a callback's result is not retried away."""
     interrupt = KeyboardInterrupt("during result conversion")
@@ -140,7 +135,6 @@ def test_base_exception_while_converting_a_result(backend: str) -> None:
     store.close()
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_base_exception_while_converting_an_argument(backend: str) -> None:
     """A KeyboardInterrupt raised while a typed call converts its arguments reaches the caller.
 
@@ -256,7 +250,6 @@ def interrupt_child(backend: str, flavour: str, delay: float) -> Tuple[int, str,
 
 @pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="needs POSIX signals")
 @pytest.mark.parametrize("flavour", ["plain", "caller"])
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_real_ctrl_c_stops_a_wasm_loop_of_callbacks(backend: str, flavour: str) -> None:
     failures = []
     for trial in range(TRIALS):

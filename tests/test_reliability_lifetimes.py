@@ -1,4 +1,4 @@
-"""Lifetimes: nothing leaks, and nothing outlives what it points into.
+"""Lifetimes under churn: nothing leaks.
 
 * Churn: create and drop ``WASMJIT_LIFETIME_FUNCTIONS`` functions (default
   100,000: host functions from ``from_callback`` on every backend, typed
@@ -10,31 +10,23 @@
   in a fresh interpreter so the measurement sees only it.  The long profile
   (``pytest -m fuzz``) runs ``WASMJIT_LIFETIME_FUNCTIONS_LONG`` (default
   1,000,000).
-* Outliving: typed calls and host functions used after their store is
-  closed raise ``ValueError`` (or a wasmtime error), never touch freed
-  memory; a typed call keeps its store alive by itself; a ``Caller`` kept
-  past its callback is invalid.
+
+What outlives what in-process (host functions, linkers, callers, externref
+payloads, closed stores) is tested by surface: tests/test_callbacks_lifetimes.py,
+tests/test_callbacks_caller.py and tests/test_typed_calls.py /
+tests/test_typed_failures.py.
 """
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import subprocess
 import sys
-import weakref
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import pytest
-import wasmtime
-from wasm_helpers import available_backends
 
-import wasmjit
-from wasmjit import externref, i32, i64
-from wasmjit.boundary.lifetimes import live_owners
-
-BACKENDS = available_backends()
 FUNCTIONS = int(os.environ.get("WASMJIT_LIFETIME_FUNCTIONS", "100000"))
 FUNCTIONS_LONG = int(os.environ.get("WASMJIT_LIFETIME_FUNCTIONS_LONG", "1000000"))
 #: Allowed growth of resident memory after the warm-up, per 100,000 functions.
@@ -166,176 +158,3 @@ def test_churn_returns_to_baseline_long() -> None:
     stats = churn(FUNCTIONS_LONG)
     print(f"\nlifetime churn (long): {stats}")
     check_churn(stats, FUNCTIONS_LONG)
-
-
-# In-process lifetimes -----------------------------------------------------------
-
-WAT = """
-(module
-  (import "h" "f" (func $f (param i32) (result i32)))
-  (memory (export "mem") 1)
-  (func (export "g") (param i32) (result i32) (call $f (local.get 0))))
-"""
-
-
-def instance_with(store: wasmtime.Store, host: wasmtime.Func) -> Any:
-    return wasmtime.Instance(store, wasmtime.Module(store.engine, WAT), [host]).exports(store)
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_owners_released_with_their_store(backend: str) -> None:
-    gc.collect()
-    baseline = live_owners()
-    store = wasmtime.Store()
-    hosts = [
-        wasmjit.Function.from_callback(store, lambda x: x, type=_i32_functype(), backend=backend) for _ in range(50)
-    ]
-    assert live_owners() == baseline + 50
-    del hosts
-    gc.collect()
-    assert live_owners() == baseline + 50, "released while the store still holds the functions"
-    del store
-    gc.collect()
-    assert live_owners() == baseline
-    closed = wasmtime.Store()
-    for _ in range(20):
-        wasmjit.Function.from_callback(closed, lambda x: x, type=_i32_functype(), backend=backend)
-    closed.close()
-    assert live_owners() == baseline
-
-
-def test_owners_released_with_their_linker() -> None:
-    gc.collect()
-    baseline = live_owners()
-    engine = wasmtime.Engine()
-    linker = wasmjit.Linker(engine)
-
-    def f(x: i32) -> i32:
-        return x + 1
-
-    for index in range(10):
-        linker.define_callback("h", f"f{index}", f)
-    assert live_owners() == baseline + 10
-    linker.define_callback("h", "f", f)
-    store = wasmtime.Store(engine)
-    g = wasmjit.typed(store, linker.instantiate(store, wasmtime.Module(engine, WAT)).exports(store)["g"])
-    assert g(1) == 2
-    del linker, g
-    store.close()
-    gc.collect()
-    assert live_owners() == baseline
-
-
-_FUNCTYPES: Dict[int, wasmtime.FuncType] = {}
-
-
-def _i32_functype() -> wasmtime.FuncType:
-    return wasmtime.FuncType([wasmtime.ValType.i32()], [wasmtime.ValType.i32()])
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_typed_call_after_close_raises(backend: str) -> None:
-    store = wasmtime.Store()
-    host = wasmjit.Function.from_callback(store, lambda x: x * 2, type=_i32_functype(), backend=backend)
-    g = wasmjit.typed(store, instance_with(store, host)["g"], backend=backend)
-    direct = wasmjit.typed(store, host, backend=backend)
-    assert g(4) == 8 and direct(5) == 10
-    store.close()
-    for call in (g, direct):
-        with pytest.raises(ValueError):
-            call(4)
-        with pytest.raises(ValueError):  # again: still an error, still no crash
-            call(4)
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_function_after_close_raises(backend: str) -> None:
-    store = wasmtime.Store()
-    host = wasmjit.Function.from_callback(store, lambda x: x * 2, type=_i32_functype(), backend=backend)
-    store.close()
-    with pytest.raises(ValueError):
-        host(store, 1)  # stock call path
-    with pytest.raises(ValueError):
-        wasmjit.typed(store, host)
-    with pytest.raises(ValueError):
-        wasmtime.Instance(store, wasmtime.Module(store.engine, WAT), [host])
-    with pytest.raises(ValueError):
-        host.type(store)
-    # In a live store it is a function of another (dead) store: a clean error.
-    other = wasmtime.Store(store.engine)
-    with pytest.raises(ValueError):
-        wasmjit.typed(other, host)
-    with pytest.raises(wasmtime.WasmtimeError):
-        wasmtime.Instance(other, wasmtime.Module(other.engine, WAT), [host])
-    with pytest.raises(ValueError):
-        wasmjit.Function.from_callback(store, lambda x: x, type=_i32_functype(), backend=backend)
-    other.close()
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_typed_call_keeps_its_store_alive(backend: str) -> None:
-    """Dropping every other reference to the store: the typed call still works (it owns the store)."""
-
-    def build() -> Any:
-        store = wasmtime.Store()
-        host = wasmjit.Function.from_callback(store, lambda x: x + 100, type=_i32_functype(), backend=backend)
-        return wasmjit.typed(store, instance_with(store, host)["g"], backend=backend)
-
-    g = build()
-    gc.collect()
-    assert g(1) == 101
-    baseline = live_owners()
-    del g
-    gc.collect()
-    assert live_owners() == baseline - 1
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_caller_kept_past_its_callback_is_invalid(backend: str) -> None:
-    store = wasmtime.Store()
-    kept: List[Any] = []
-
-    def f(caller: wasmtime.Caller, x: i32) -> i32:
-        kept.append(caller)
-        memory = caller.get("mem")
-        assert isinstance(memory, wasmtime.Memory)
-        memory.data_ptr(caller)[0] = x & 0xFF
-        return memory.data_len(caller)
-
-    host = wasmjit.Function.from_callback(store, f, backend=backend)
-    exports = instance_with(store, host)
-    g = wasmjit.typed(store, exports["g"], backend=backend)
-    assert g(7) == 65536
-    memory = exports["mem"]
-    assert memory.data_ptr(store)[0] == 7
-    (caller,) = kept
-    assert caller.get("mem") is None
-    with pytest.raises(ValueError):
-        memory.data_ptr(caller)
-    with pytest.raises(ValueError):
-        memory.data_len(caller)
-    store.close()
-    assert caller.get("mem") is None
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_externref_payloads_released(backend: str) -> None:
-    class Payload:
-        pass
-
-    refs: List[Any] = []
-    store = wasmtime.Store()
-
-    def f(x: i32, ref: externref) -> tuple[i64, externref]:
-        return x, ref
-
-    host = wasmjit.Function.from_callback(store, f, backend=backend)
-    call = wasmjit.typed(store, host, backend=backend)
-    for i in range(200):
-        payload = Payload()
-        refs.append(weakref.ref(payload))
-        assert call(i, payload) == (i, payload)
-    del payload
-    store.close()
-    gc.collect()
-    assert sum(1 for r in refs if r() is not None) == 0

@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from typing import Any, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import pytest
 import wasmtime
@@ -50,7 +50,10 @@ class Level:
 
 
 def build(store: wasmtime.Store, host_backend: str, call_backend: str, behaviour: Any) -> Tuple[Any, List[Level]]:
-    """One host function and one typed ``dive``; ``behaviour(depth, dive)`` customises each level."""
+    """One host function (wasmjit's on ``host_backend``, or ``"stock"``) and one typed ``dive``.
+
+    ``behaviour(level, dive)`` customises each level.
+    """
     levels: List[Level] = []
     holder: List[Any] = []
 
@@ -59,22 +62,27 @@ def build(store: wasmtime.Store, host_backend: str, call_backend: str, behaviour
         levels.append(level)
         return behaviour(level, holder[0])
 
-    host = wasmjit.Function.from_callback(store, down, backend=host_backend)
     module = wasmtime.Module(store.engine, WAT)
+    if host_backend == "stock":
+        host: wasmtime.Func = wasmtime.Func(store, module.imports[0].type, down)  # type: ignore[arg-type]
+    else:
+        host = wasmjit.Function.from_callback(store, down, backend=host_backend)
     dive = wasmtime.Instance(store, module, [host]).exports(store)["dive"]
     typed_dive = wasmjit.typed(store, dive, backend=call_backend)
     holder.append(typed_dive)
     return typed_dive, levels
 
 
-PAIRS = [(h, c) for h in BACKENDS for c in BACKENDS]
+#: (host backend, typed call backend); stock wasmtime-py host functions too.
+PAIRS = [(h, c) for h in (*BACKENDS, "stock") for c in BACKENDS]
 
 
 @pytest.mark.parametrize(("host_backend", "call_backend"), PAIRS)
 def test_results_at_every_depth(host_backend: str, call_backend: str) -> None:
+    """Dives of several depths through the same typed call, one after another."""
     store = wasmtime.Store()
-    depth_max = 40
-    tokens = [object() for _ in range(depth_max + 1)]
+    depth_max = 0
+    tokens = [object() for _ in range(41)]
 
     def behaviour(level: Level, dive: Any) -> Any:
         depth, acc, x, ref, y = level.args
@@ -91,15 +99,21 @@ def test_results_at_every_depth(host_backend: str, call_backend: str) -> None:
         return i_acc + 1, i_x, ref, depth
 
     dive, levels = build(store, host_backend, call_backend, behaviour)
-    result = dive(0, 1, 1024.0, tokens[0], 0.5)
-    # Recompute what every level must have seen.
-    acc, x, y = 1, 1024.0, 0.5
-    for depth in range(depth_max + 1):
-        assert levels[depth].args == (depth, acc, x, tokens[depth], y)
-        acc, x, y = acc * 3 % 1_000_000_007 + depth, x / 2, y + 1.0
-    final_acc = levels[depth_max].args[1] + depth_max
-    assert result == (final_acc, levels[depth_max].args[2], tokens[0], 0)
-    assert len(levels) == depth_max + 1
+    for depth_max in (0, 1, 5, 40):
+        levels.clear()
+        result = dive(0, 1, 1024.0, tokens[0], 0.5)
+        # Recompute what every level must have seen.
+        acc, x, y = 1, 1024.0, 0.5
+        for depth in range(depth_max + 1):
+            assert levels[depth].args == (depth, acc, x, tokens[depth], y)
+            acc, x, y = acc * 3 % 1_000_000_007 + depth, x / 2, y + 1.0
+        # Every level got its inner level's results.
+        acc_max, x_max = levels[depth_max].args[1:3]
+        for depth in range(depth_max):
+            assert levels[depth].inner == (acc_max + depth_max - depth - 1, x_max, tokens[depth + 1], depth + 1)
+        final_acc = levels[depth_max].args[1] + depth_max
+        assert result == (final_acc, levels[depth_max].args[2], tokens[0], 0)
+        assert len(levels) == depth_max + 1
     store.close()
 
 
@@ -114,6 +128,8 @@ def test_exception_from_the_bottom_reaches_the_top(host_backend: str, call_backe
         depth = level.depth
         if depth == bottom:
             raise marker
+        if depth > bottom:
+            return level.args[1], level.args[2], level.args[3], depth
         try:
             dive(depth + 1, 0, 0.0, None, 0.0)
         except BaseException as exc:
@@ -121,12 +137,22 @@ def test_exception_from_the_bottom_reaches_the_top(host_backend: str, call_backe
             raise
         raise AssertionError("unreachable")
 
-    dive, _ = build(store, host_backend, call_backend, behaviour)
+    dive, levels = build(store, host_backend, call_backend, behaviour)
     with pytest.raises(Marker) as info:
         dive(0, 0, 0.0, None, 0.0)
     assert info.value is marker
     assert len(seen) == bottom and all(exc is marker for exc in seen)
     # Nothing stays parked; the functions keep working.
+    assert wasmjit.boundary.errors.take_pending() is None
+    # The callback of the outermost call raising: the same object again.
+    seen.clear()
+    with pytest.raises(Marker) as info:
+        dive(bottom, 0, 0.0, None, 0.0)
+    assert info.value is marker and seen == []
+    # The shared buffer is consistent afterwards: a call that does not raise.
+    token = object()
+    assert dive(bottom + 1, 5, 2.5, token, 1.5) == (5, 2.5, token, bottom + 1)
+    assert levels[-1].args == (bottom + 1, 5, 2.5, token, 1.5)
     assert wasmjit.boundary.errors.take_pending() is None
     store.close()
 
@@ -190,6 +216,30 @@ def test_nested_through_stock_and_typed_alternately(host_backend: str) -> None:
     with pytest.raises(Marker) as info:
         stock_dive[0](store, 0, 0, 0.0, None, 0.0)
     assert info.value is marker
+    store.close()
+
+
+@pytest.mark.parametrize("host_backend", (*BACKENDS, "stock"))
+def test_reentrant_typed_call_of_a_host_function(host_backend: str, backend: str) -> None:
+    """typed() on the host function itself: wasmtime hands the host trampoline the typed
+    call's own buffer, and the callback re-enters the same typed call."""
+    store = wasmtime.Store()
+    fns: Dict[str, Any] = {}
+
+    def fact(n: i32, acc: i64) -> i64:
+        if n <= 1:
+            return acc
+        return fns["fact"](n - 1, acc * n)
+
+    ty = wasmtime.FuncType([wasmtime.ValType.i32(), wasmtime.ValType.i64()], [wasmtime.ValType.i64()])
+    if host_backend == "stock":
+        h: wasmtime.Func = wasmtime.Func(store, ty, fact)
+    else:
+        h = wasmjit.Function.from_callback(store, fact, backend=host_backend)
+    fns["fact"] = wasmjit.typed(store, h, backend=backend)
+    assert fns["fact"](1, 1) == 1
+    assert fns["fact"](10, 1) == 3628800
+    assert fns["fact"](20, 1) == 2432902008176640000
     store.close()
 
 
@@ -263,7 +313,6 @@ def describe(proc: subprocess.CompletedProcess[str]) -> str:
     return textwrap.shorten(f"exit {proc.returncode}; stdout: {proc.stdout!r}", 600) + "\nstderr:\n" + err
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_unbounded_recursion_hits_the_wasm_stack_limit(backend: str) -> None:
     """Default limits: wasm's stack runs out first; a Trap reaches the top, the same object at every level."""
     proc = run_recursion(backend, 0)
@@ -283,7 +332,6 @@ RECURSION_LIMIT_HAZARD = pytest.mark.xfail(
 
 
 @RECURSION_LIMIT_HAZARD
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("limit", [120, 400])
 def test_unbounded_recursion_hits_the_python_recursion_limit(backend: str, limit: int) -> None:
     """Python's recursion limit first: a RecursionError (or Trap) reaches the top, never a wrong value or crash.
@@ -341,7 +389,6 @@ print("OK", outcomes, flush=True)
 
 
 @RECURSION_LIMIT_HAZARD
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_entering_wasm_near_the_recursion_limit(backend: str) -> None:
     """A typed call made with the Python stack nearly full: the right value or a RecursionError.
 

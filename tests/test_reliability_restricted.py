@@ -6,9 +6,10 @@ first use of wasmjit (``wasmjit.probe()`` runs lazily, at first use).  The
 child then runs a compact version of the differential suite
 (tests/test_fuzz_differential.py): fixed signatures covering every kind and
 seeded random ones, host functions and typed calls on ``reflect`` (chosen
-by default, since the probe finds the generators forbidden) against stock
-wasmtime-py, and checks that nothing after the probe even tried to generate
-code.
+by default, since the probe finds the generators forbidden) and on the IR's
+reference interpreter (tests/ir_oracle.py, which generates no code either)
+against stock wasmtime-py, and checks that nothing after the probe even
+tried to generate code.
 """
 
 from __future__ import annotations
@@ -79,10 +80,10 @@ for sig in d.FIXED_SIGS:
         sig = d.Sig(tuple(k for k in sig.params if k != "v128"), tuple(k for k in sig.results if k != "v128"),
                     sig.caller, sig.declare, sig.tuple1, sig.typed_signature)
     for _ in range(3):
-        paths += d.run_case(d.random_case(rng, sig), backends=("reflect",))
+        paths += d.run_case(d.random_case(rng, sig), backends=("reflect", "oracle"))
         cases += 1
 for _ in range({random_cases}):
-    paths += d.run_case(d.random_case(rng, kinds=KINDS), backends=("reflect",))
+    paths += d.run_case(d.random_case(rng, kinds=KINDS), backends=("reflect", "oracle"))
     cases += 1
 assert len(blocked) == after_probe, f"code generation attempted after the probe: {{blocked[after_probe:]}}"
 print(f"OK {{cases}} cases {{paths}} paths; the probe was refused {{after_probe}} time(s)")

@@ -4,6 +4,7 @@ wasmtime runs wasm with the GIL released (ctypes releases it around every
 foreign call), so threads really interleave: while one thread is inside wasm
 another parks an exception, traps, or takes its result.  wasmjit parks a
 callback's exception in a per-thread slot; these tests hold it to that.
+(They are the suite's only tests of exceptions on several threads at once.)
 """
 
 from __future__ import annotations
@@ -264,3 +265,80 @@ def test_exception_slot_is_per_thread(shared: Tuple[wasmtime.Engine, wasmtime.Mo
         thread.join(timeout=60)
         assert not thread.is_alive()
     assert outcomes == {"a": True, "b_sum": 5, "b_trap": wasmtime.Trap}
+
+
+THREADED = """
+(module
+  (import "" "h" (func $h (param i32 i64) (result i64)))
+  (func (export "go") (param i32 i64) (result i64)
+    (i64.add (call $h (local.get 0) (local.get 1)) (i64.const 1))))
+"""
+
+
+class ThreadError(Exception):
+    def __init__(self, thread: int, iteration: int) -> None:
+        super().__init__(f"t{thread}-{iteration}")
+        self.thread = thread
+        self.iteration = iteration
+
+
+def test_concurrent_exceptions_stay_on_their_thread(backend: str) -> None:
+    """Threads raising from callbacks at once each get their own exception back.
+
+    The same object, with its own message, through stock ``Func.__call__`` and
+    typed calls alike; the results in between are right, and nothing stays
+    parked in any thread.
+    """
+    threads = 4
+    iterations = 300
+    engine = wasmtime.Engine()
+    module = wasmtime.Module(engine, THREADED)  # compiled once, instantiated per thread
+    barrier = threading.Barrier(threads)
+    problems: List[str] = []
+
+    def worker(index: int) -> None:
+        try:
+            store = wasmtime.Store(engine)
+            mine: List[ThreadError] = []
+
+            def callback(i: i32, token: i64) -> i64:
+                if i % 2:
+                    error = ThreadError(index, i)
+                    mine.append(error)
+                    raise error
+                return token * 2
+
+            host = wasmjit.Function.from_callback(store, callback, backend=backend)
+            go = wasmtime.Instance(store, module, [host]).exports(store)["go"]
+            typed_go = wasmjit.typed(store, go, backend=backend)
+            barrier.wait()
+            for i in range(iterations):
+                token = index * 1_000_000 + i
+                stock = i % 4 in (1, 2)  # raising and returning, through each path
+                try:
+                    result = go(store, i, token) if stock else typed_go(i, token)
+                except ThreadError as exc:
+                    if not i % 2:
+                        problems.append(f"thread {index} iteration {i}: unexpected {exc!r}")
+                    elif exc is not mine[-1] or (exc.thread, exc.iteration, str(exc)) != (index, i, f"t{index}-{i}"):
+                        problems.append(f"thread {index} iteration {i}: got {exc.args}, expected its own")
+                except BaseException as exc:  # pragma: no cover - reported below
+                    problems.append(f"thread {index} iteration {i}: {exc!r}")
+                else:
+                    if i % 2:
+                        problems.append(f"thread {index} iteration {i}: no exception")
+                    elif result != token * 2 + 1:
+                        problems.append(f"thread {index} iteration {i}: {result} != {token * 2 + 1}")
+            if take_pending() is not None:
+                problems.append(f"thread {index}: an exception stayed parked")
+            store.close()
+        except BaseException as exc:  # pragma: no cover - reported below
+            problems.append(f"thread {index} crashed: {exc!r}")
+
+    workers = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in workers)
+    assert problems == []

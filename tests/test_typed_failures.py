@@ -1,5 +1,7 @@
-"""Typed calls when things go wrong: traps, host exceptions, nesting, re-entrancy,
-threads and misuse.
+"""Typed calls when things go wrong: traps, host exceptions, nesting and misuse.
+
+(Re-entering the same typed call: tests/test_reliability_reentrancy.py;
+exceptions on several threads at once: tests/test_reliability_threads.py.)
 
 Traps must match stock wasmtime-py exactly (message, code, frames); an
 exception raised by a host callback must come back as the very same object,
@@ -12,20 +14,18 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 import traceback
 from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 import wasmtime
 import wasmtime._func as wasmtime_func
-from wasm_helpers import ENGINE, available_backends, instance_exports, typed_on
+from wasm_helpers import ENGINE, instance_exports, typed_on
 
 import wasmjit
-from wasmjit import i32, i64
+from wasmjit import i32
 from wasmjit.boundary import errors as wasmjit_errors
 
-BACKENDS = available_backends()
 HOSTS = ("wasmjit", "stock")
 
 instantiate = instance_exports
@@ -116,7 +116,6 @@ def stock_trap(store: wasmtime.Store, func: wasmtime.Func, args: Tuple[Any, ...]
     return info.value
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(("export", "args", "code"), TRAP_CASES, ids=[f"{c[0]}{c[1]}" for c in TRAP_CASES])
 def test_traps_match_stock_calls(backend: str, export: str, args: Tuple[Any, ...], code: Any) -> None:
     store, ex = instantiate(TRAPS)
@@ -137,7 +136,6 @@ def test_traps_match_stock_calls(backend: str, export: str, args: Tuple[Any, ...
         typed(*args)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_trap_frames_name_the_functions(backend: str) -> None:
     store, ex = instantiate(TRAPS)
     deep = make(store, ex["deep"], backend)
@@ -149,7 +147,6 @@ def test_trap_frames_name_the_functions(backend: str) -> None:
     assert deep.__name__  # still a usable function object afterwards
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_stack_overflow_is_a_trap_and_the_store_survives(backend: str) -> None:
     store, ex = instantiate(TRAPS)
     recurse = make(store, ex["recurse"], backend)
@@ -164,7 +161,6 @@ def test_stack_overflow_is_a_trap_and_the_store_survives(backend: str) -> None:
 SPIN = '(module (func (export "spin") (loop $l (br $l))) (func (export "one") (result i32) (i32.const 1)))'
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_out_of_fuel_is_a_trap(backend: str) -> None:
     config = wasmtime.Config()
     config.consume_fuel = True
@@ -182,7 +178,6 @@ def test_out_of_fuel_is_a_trap(backend: str) -> None:
     assert make(store, ex["one"], backend)() == 1
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_trap_from_a_host_function_called_directly(backend: str) -> None:
     store = wasmtime.Store(ENGINE)
     _, ex = instantiate(TRAPS, store=store)
@@ -218,7 +213,6 @@ class HostInterrupt(BaseException):
     pass
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("kind", HOSTS)
 @pytest.mark.parametrize("exc_type", [HostError, ValueError, HostInterrupt, KeyboardInterrupt])
 def test_host_exception_is_reraised_as_the_same_object(backend: str, kind: str, exc_type: type) -> None:
@@ -259,7 +253,6 @@ def test_host_exception_is_reraised_as_the_same_object(backend: str, kind: str, 
     assert_no_pending_exception()
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_host_exception_traceback_reaches_the_callback(backend: str) -> None:
     store = wasmtime.Store(ENGINE)
 
@@ -275,7 +268,6 @@ def test_host_exception_traceback_reaches_the_callback(backend: str) -> None:
     assert "failing_callback" in names
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_host_exception_caught_by_an_intermediate_host_does_not_leak(backend: str) -> None:
     store = wasmtime.Store(ENGINE)
     fns: Dict[str, Any] = {}
@@ -313,7 +305,6 @@ NEST = """
 """
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(
     "kinds", [("wasmjit",) * 3, ("stock",) * 3, ("wasmjit", "stock", "wasmjit"), ("stock", "wasmjit", "stock")]
 )
@@ -359,7 +350,6 @@ def test_nested_host_wasm_host_exception_reaches_the_outermost_call(backend: str
     assert again.value is raised[-1] and again.value is not info.value
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_nested_trap_propagates_as_the_same_trap_object(backend: str) -> None:
     store = wasmtime.Store(ENGINE)
     _, traps = instantiate(TRAPS, store=store)
@@ -382,7 +372,6 @@ def test_nested_trap_propagates_as_the_same_trap_object(backend: str) -> None:
     assert info.value.trap_code == wasmtime.TrapCode.INTEGER_DIVISION_BY_ZERO
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_callback_returning_a_wrong_value_is_a_type_error_at_the_call(backend: str) -> None:
     store = wasmtime.Store(ENGINE)
 
@@ -395,199 +384,6 @@ def test_callback_returning_a_wrong_value_is_a_type_error_at_the_call(backend: s
     with pytest.raises(TypeError):
         go(1)
     assert_no_pending_exception()
-
-
-# 7. Re-entrancy on the same TypedFunc ------------------------------------------------------
-
-REENTER = """
-(module
-  (import "" "h" (func $h (param i32) (result i32)))
-  (import "" "hm" (func $hm (param i32 f64) (result i32 f64 i64)))
-  (func (export "f") (param i32) (result i32)
-    (i32.add (i32.mul (call $h (local.get 0)) (i32.const 3)) (local.get 0)))
-  (func (export "g") (param i32 f64) (result i32 f64 i64)
-    (local i32 f64 i64)
-    (call $hm (local.get 0) (local.get 1))
-    (local.set 4) (local.set 3) (local.set 2)
-    (i32.add (local.get 2) (local.get 0))
-    (f64.add (local.get 3) (local.get 1))
-    (i64.add (local.get 4) (i64.extend_i32_s (local.get 0))))
-)
-"""
-
-
-def expected_f(n: int) -> int:
-    h = 7 if n == 0 else expected_f(n - 1) + 100 * n
-    return h * 3 + n
-
-
-def expected_g(n: int, x: float) -> Tuple[int, float, int]:
-    if n == 0:
-        inner = (1, 0.5, 2**40)
-    else:
-        a, b, c = expected_g(n - 1, x * 2)
-        inner = (a + 1, b * 2, c - 1)
-    return inner[0] + n, inner[1] + x, inner[2] + n
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("kind", HOSTS)
-def test_reentrant_calls_of_the_same_typed_function(backend: str, kind: str) -> None:
-    store = wasmtime.Store(ENGINE)
-    fns: Dict[str, Any] = {}
-    levels: List[Tuple[int, Any]] = []
-
-    def h(n: int) -> int:
-        if n == 0:
-            return 7
-        inner = fns["f"](n - 1)  # the same TypedFunc, re-entered
-        levels.append((n - 1, inner))
-        return inner + 100 * n
-
-    def hm(n, x):  # type: ignore[no-untyped-def]  # the wasm type comes from type=
-        if n == 0:
-            return (1, 0.5, 2**40)
-        a, b, c = fns["g"](n - 1, x * 2)
-        levels.append((n - 1, (a, b, c)))
-        return (a + 1, b * 2, c - 1)
-
-    imports = [host(store, kind, h, "i32", "i32"), host(store, kind, hm, "i32 f64", "i32 f64 i64")]
-    _, ex = instantiate(REENTER, imports, store)
-    fns["f"] = make(store, ex["f"], backend)
-    fns["g"] = make(store, ex["g"], backend)
-    for depth in range(6):
-        levels.clear()
-        assert fns["f"](depth) == expected_f(depth)
-        assert sorted(levels) == [(n, expected_f(n)) for n in range(depth)]
-        levels.clear()
-        assert fns["g"](depth, 1.25) == expected_g(depth, 1.25)
-        inner_x = [1.25 * 2 ** (depth - n) for n in range(depth)]
-        assert sorted(levels) == [(n, expected_g(n, x)) for n, x in zip(range(depth), inner_x, strict=True)]
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_reentrant_call_raising_in_the_middle_unwinds_every_level(backend: str) -> None:
-    store = wasmtime.Store(ENGINE)
-    fns: Dict[str, Any] = {}
-    boom = HostError("level 0")
-
-    def h(n: i32) -> i32:
-        if n == 0:
-            raise boom
-        return fns["f"](n - 1) + 1
-
-    hf = wasmjit.Function.from_callback(store, h)
-    hm = wasmjit.Function.from_callback(
-        store,
-        lambda n, x: (n, x, n),
-        type=wasmtime.FuncType(
-            [wasmtime.ValType.i32(), wasmtime.ValType.f64()],
-            [wasmtime.ValType.i32(), wasmtime.ValType.f64(), wasmtime.ValType.i64()],
-        ),
-    )
-    _, ex = instantiate(REENTER, [hf, hm], store)
-    fns["f"] = make(store, ex["f"], backend)
-    with pytest.raises(HostError) as info:
-        fns["f"](4)
-    assert info.value is boom
-    assert_no_pending_exception()
-    # The shared buffer is consistent afterwards.
-    with pytest.raises(HostError):
-        fns["f"](0)
-    g = make(store, ex["g"], backend)
-    assert g(3, 2.0) == (6, 4.0, 6)
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("kind", HOSTS)
-def test_reentrant_typed_call_of_a_host_function(backend: str, kind: str) -> None:
-    # typed() on the host function itself: wasmtime hands the host trampoline
-    # the typed call's own buffer, and the callback re-enters the same typed call.
-    store = wasmtime.Store(ENGINE)
-    fns: Dict[str, Any] = {}
-
-    def fact(n: i32, acc: i64) -> i64:
-        if n <= 1:
-            return acc
-        return fns["fact"](n - 1, acc * n)
-
-    h = host(store, kind, fact, "i32 i64", "i64")
-    fns["fact"] = make(store, h, backend)
-    assert fns["fact"](1, 1) == 1
-    assert fns["fact"](10, 1) == 3628800
-    assert fns["fact"](20, 1) == 2432902008176640000
-
-
-# 8. Per-thread exception slot --------------------------------------------------------------
-
-THREADED = """
-(module
-  (import "" "h" (func $h (param i32 i64) (result i64)))
-  (func (export "go") (param i32 i64) (result i64)
-    (i64.add (call $h (local.get 0) (local.get 1)) (i64.const 1)))
-)
-"""
-
-
-class ThreadError(Exception):
-    def __init__(self, thread: int, iteration: int) -> None:
-        super().__init__(thread, iteration)
-        self.thread = thread
-        self.iteration = iteration
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_each_thread_sees_only_its_own_host_exceptions(backend: str) -> None:
-    threads = 4
-    iterations = 300
-    barrier = threading.Barrier(threads)
-    problems: List[str] = []
-    module = wasmtime.Module(ENGINE, THREADED)  # compiled once, instantiated per thread
-
-    def worker(index: int) -> None:
-        try:
-            store = wasmtime.Store(ENGINE)
-            mine: List[ThreadError] = []
-
-            def callback(i: i32, token: i64) -> i64:
-                if i % 2:
-                    error = ThreadError(index, i)
-                    mine.append(error)
-                    raise error
-                return token * 2
-
-            h = wasmjit.Function.from_callback(store, callback)
-            ex = wasmtime.Instance(store, module, [h]).exports(store)
-            go = make(store, ex["go"], backend)
-            barrier.wait()
-            for i in range(iterations):
-                token = index * 1_000_000 + i
-                try:
-                    result = go(i, token)
-                except ThreadError as exc:
-                    if not i % 2:
-                        problems.append(f"thread {index} iteration {i}: unexpected {exc!r}")
-                    elif exc is not mine[-1] or exc.thread != index or exc.iteration != i:
-                        problems.append(f"thread {index} iteration {i}: got {exc.args}, expected its own")
-                except BaseException as exc:  # pragma: no cover - reported below
-                    problems.append(f"thread {index} iteration {i}: {exc!r}")
-                else:
-                    if i % 2:
-                        problems.append(f"thread {index} iteration {i}: no exception")
-                    elif result != token * 2 + 1:
-                        problems.append(f"thread {index} iteration {i}: {result} != {token * 2 + 1}")
-            if wasmjit_errors.take_pending() is not None:
-                problems.append(f"thread {index}: an exception stayed parked")
-        except BaseException as exc:  # pragma: no cover - reported below
-            problems.append(f"thread {index} crashed: {exc!r}")
-
-    workers = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
-    for thread in workers:
-        thread.start()
-    for thread in workers:
-        thread.join(60)
-    assert not any(thread.is_alive() for thread in workers)
-    assert problems == []
 
 
 # 9. Misuse -------------------------------------------------------------------------------------
@@ -603,7 +399,6 @@ SIMPLE = """
 """
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_call_after_store_close_raises_value_error(backend: str) -> None:
     store, ex = instantiate(SIMPLE)
     add = make(store, ex["add"], backend)
@@ -622,6 +417,24 @@ def test_call_after_store_close_raises_value_error(backend: str) -> None:
         add(1, 2)
 
 
+def test_calls_through_host_functions_after_store_close_raise_value_error(backend: str) -> None:
+    """Typed calls of a wasm export that calls a host function, and of the host function itself."""
+    store = wasmtime.Store(ENGINE)
+    h = wasmjit.Function.from_callback(
+        store, lambda x: x * 2, type=wasmtime.FuncType([wasmtime.ValType.i32()], [wasmtime.ValType.i32()])
+    )
+    _, ex = instantiate(CALLS_HOST, [h], store)
+    go = make(store, ex["go"], backend)
+    direct = make(store, h, backend)
+    assert go(4) == 9 and direct(5) == 10
+    store.close()
+    for call in (go, direct):
+        with pytest.raises(ValueError):
+            call(4)
+        with pytest.raises(ValueError):  # again: still an error, still no crash
+            call(4)
+
+
 def test_typed_on_a_closed_store_raises_value_error() -> None:
     store, ex = instantiate(SIMPLE)
     func = ex["add"]
@@ -630,7 +443,6 @@ def test_typed_on_a_closed_store_raises_value_error() -> None:
         wasmjit.typed(store, func)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_func_of_another_store_is_rejected(backend: str) -> None:
     store_a, ex_a = instantiate(SIMPLE)
     store_b, ex_b = instantiate(SIMPLE)
@@ -647,7 +459,6 @@ def test_func_of_another_store_is_rejected(backend: str) -> None:
     assert make(store_b, ex_b["add"], backend)(2, 2) == 4
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_funcref_argument_from_another_store_is_rejected(backend: str) -> None:
     _, ex_a = instantiate(SIMPLE)
     store_b, ex_b = instantiate(SIMPLE)

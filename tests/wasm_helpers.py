@@ -13,6 +13,7 @@ bit-for-bit, independently of how the outer call converts floats.
 
 from __future__ import annotations
 
+import math
 import struct
 import weakref
 from typing import Any, Dict, Iterable, List, Sequence, Tuple
@@ -60,8 +61,12 @@ def unsigned(value: int, bits: int) -> int:
 
 
 def f32_bits(value: float) -> int:
-    """The IEEE single bit pattern of ``value`` (which must fit in f32)."""
-    return int(struct.unpack("<I", struct.pack("<f", value))[0])
+    """The IEEE single bit pattern of ``value`` rounded to nearest (too large: infinity, like ``f32.demote_f64``)."""
+    try:
+        packed = struct.pack("<f", value)
+    except OverflowError:
+        packed = struct.pack("<f", math.copysign(math.inf, value))
+    return int(struct.unpack("<I", packed)[0])
 
 
 def f64_bits(value: float) -> int:
