@@ -53,6 +53,10 @@ __all__ = [
     "callback_16",
     "callback_caller",
     "callback_gcd",
+    "callback_memory_read",
+    "memory_base",
+    "memory_write",
+    "memory_read_into",
     "call_nop",
     "call_add",
     "call_swap4",
@@ -78,6 +82,8 @@ _func_call_unchecked = _declare("wasmtime_func_call_unchecked", c_void_p)
 _caller_context = _declare("wasmtime_caller_context", c_void_p, c_void_p)
 _caller_export_get = _declare("wasmtime_caller_export_get", c_bool, c_void_p, c_char_p, c_size_t, c_void_p)
 _trap_new = _declare("wasmtime_trap_new", c_void_p, c_char_p, c_size_t)
+_memory_data = _declare("wasmtime_memory_data", c_void_p, c_void_p, c_void_p)
+_memory_data_size = _declare("wasmtime_memory_data_size", c_size_t, c_void_p, c_void_p)
 
 #: ``struct.Struct(...).unpack_from`` and ``pack_into``.
 Unpack = Callable[[Any, int], Tuple[Any, ...]]
@@ -340,6 +346,82 @@ def callback_caller(store: wasmtime.Store, fn: Callable[[wasmtime.Caller, int, i
         return None
 
     return register(store, functype("i32 i32", "i32"), trampoline)
+
+
+def callback_memory_read(store: wasmtime.Store, fn: Callable[[bytes], int]) -> wasmtime.Func:
+    """``(i32 ptr, i32 len) -> i32``: reads ``len`` bytes of the calling instance's ``memory`` for ``fn``.
+
+    What a human writes by hand for it: look the export up through the raw
+    caller, ask for the memory's base and size, check the range, copy the
+    bytes with ``string_at``.
+    """
+    decode = struct.Struct(_slots("i", "i")).unpack_from
+    encode = struct.Struct("=i").pack_into
+    name = b"memory"
+
+    def trampoline(
+        env: Optional[int],
+        caller_ptr: int,
+        raw: int,
+        nraw: int,
+        fn: Callable[[bytes], int] = fn,
+        unpack: Unpack = decode,
+        pack: Pack = encode,
+        memory: memoryview = MEMORY,
+        trap: Callable[[], Optional[int]] = _trap,
+        export_get: Callable[..., bool] = _caller_export_get,
+        context_of: Callable[[int], int] = _caller_context,
+        data: Callable[[int, int], int] = _memory_data,
+        data_size: Callable[[int, int], int] = _memory_data_size,
+        string_at: Callable[[int, int], bytes] = ctypes.string_at,
+        Extern: Any = _ffi.wasmtime_extern_t,
+        addressof: Callable[[Any], int] = ctypes.addressof,
+        name: bytes = name,
+    ) -> Optional[int]:
+        try:
+            ptr, length = unpack(memory, raw)
+            item = Extern()
+            where = addressof(item)
+            if not export_get(caller_ptr, name, 6, where):
+                raise KeyError("memory")
+            context = context_of(caller_ptr)
+            handle = where + 8
+            size = data_size(context, handle)
+            if ptr < 0 or length < 0 or ptr + length > size:
+                raise IndexError(ptr)
+            pack(memory, raw, fn(string_at(data(context, handle) + ptr, length)))
+        except BaseException:
+            return trap()
+        return None
+
+    return register(store, functype("i32 i32", "i32"), trampoline)
+
+
+def memory_base(store: wasmtime.Store, memory: wasmtime.Memory) -> int:
+    """The address of a memory's bytes now (valid until it grows)."""
+    return int(_memory_data(_context(store), ctypes.addressof(memory._memory)) or 0)
+
+
+def memory_write(store: wasmtime.Store, memory: wasmtime.Memory) -> Callable[[int, bytes], None]:
+    """``write(ptr, data)``: a bare ``ctypes.memmove`` into the memory (no check: the floor)."""
+    base = memory_base(store, memory)
+
+    def write(ptr: int, data: bytes, base: int = base, memmove: Any = ctypes.memmove, len: Any = len) -> None:
+        memmove(base + ptr, data, len(data))
+
+    return write
+
+
+def memory_read_into(store: wasmtime.Store, memory: wasmtime.Memory) -> Callable[[int, Any], None]:
+    """``read_into(ptr, buffer)``: a bare ``ctypes.memmove`` out of the memory into a ctypes buffer."""
+    base = memory_base(store, memory)
+
+    def read_into(
+        ptr: int, buffer: Any, base: int = base, memmove: Any = ctypes.memmove, sizeof: Any = ctypes.sizeof
+    ) -> None:
+        memmove(buffer, base + ptr, sizeof(buffer))
+
+    return read_into
 
 
 # Typed-call floors --------------------------------------------------------------

@@ -31,7 +31,7 @@ import wasmtime
 import wasmjit
 from wasmjit import f32, f64, i32, i64
 
-from . import dropin, floors, reference, registration, wasm
+from . import dropin, floors, memory, reference, registration, wasm
 from .allocations import AllocCase
 from .loops import bind_call, do_nothing, loop
 from .measure import Runner
@@ -47,7 +47,7 @@ Build = Callable[[List[str]], Mapping[str, Any]]
 class Workload:
     #: The workload's one name: its row in the table, its progress line, ``--only``, its targets, the JSON.
     key: str
-    #: ``callback``, ``call``, ``loop``, ``dropin``, ``registration`` or ``allocation``.
+    #: ``callback``, ``call``, ``loop``, ``dropin``, ``memory``, ``registration`` or ``allocation``.
     group: str
     #: What the report shows, and by what the per-operation value is divided for it.
     unit: str
@@ -369,6 +369,50 @@ WORKLOADS: Tuple[Workload, ...] = (
         1.0,
         "unmodified wasmtime-py code: add(store, 3, 4) called n times",
         dropin.build_call_loop,
+        ("stock", "install"),
+    ),
+    Workload(
+        "memory-write-1m",
+        "memory",
+        "us/MiB",
+        1e3,
+        "copy 1 MiB into guest memory: Memory.write (wasmjit.Memory in the default backend's column)",
+        memory.build_write,
+        ("stock", "floor", memory.DEFAULT_BACKEND),
+    ),
+    Workload(
+        "memory-read-into-1m",
+        "memory",
+        "us/MiB",
+        1e3,
+        "copy 1 MiB of guest memory into a buffer: read_into (stock: Memory.read, then copy)",
+        memory.build_read_into,
+        ("stock", "floor", memory.DEFAULT_BACKEND),
+    ),
+    Workload(
+        "memory-callback-read",
+        "memory",
+        "ns/call",
+        1.0,
+        'wasm calls a host reading 32 bytes: caller.memory().read vs caller["memory"].read(caller, ...)',
+        memory.build_callback_read,
+    ),
+    Workload(
+        "dropin-memory-callback",
+        "dropin",
+        "ns/call",
+        1.0,
+        'unmodified wasmtime-py code: a host Func reading 32 bytes with caller["memory"].read',
+        memory.build_dropin_callback,
+        ("stock", "install"),
+    ),
+    Workload(
+        "dropin-memory-loop",
+        "dropin",
+        "ns/iter",
+        1.0,
+        "unmodified wasmtime-py code: alloc, Memory.write, call, Memory.read, free (64 bytes)",
+        memory.build_dropin_loop,
         ("stock", "install"),
     ),
     Workload(

@@ -19,6 +19,7 @@ import wasmtime  # noqa: F401
 SUITES = [
     "test_func.py",
     "test_linker.py",
+    "test_memory.py",
     "test_refs.py",
     "test_trap.py",
     "test_instance.py",

@@ -5,6 +5,7 @@
 * :func:`typed` — callers of wasm functions (Python -> wasm) specialised the
   same way.
 * :func:`install` — the same trampolines for unmodified wasmtime-py code.
+* :class:`Memory` (and ``Caller.memory()``) — fast, bounds-checked guest memory.
 
 Both build one *plan* per signature and render it with one of three
 backends: ``bytecode``, ``source`` or ``reflect`` (see :mod:`wasmjit.backends`).
@@ -21,7 +22,8 @@ from .boundary.errors import DynamicCodeUnavailable
 from .callbacks import Function, Linker
 from .calls import TypedFunc, typed
 from .dropin import install, installed, uninstall
-from .model.kinds import Kind, externref, f32, f64, funcref, i32, i64, v128
+from .memory import Memory, OutOfBounds
+from .model.kinds import Bytes, Guest, Kind, Str, externref, f32, f64, funcref, i32, i64, v128
 from .model.signature import Signature
 
 __version__ = "0.1.0"
@@ -30,6 +32,8 @@ __all__ = [
     "Function",
     "Linker",
     "Caller",
+    "Memory",
+    "OutOfBounds",
     "typed",
     "TypedFunc",
     "install",
@@ -50,6 +54,9 @@ __all__ = [
     "v128",
     "funcref",
     "externref",
+    "Guest",
+    "Str",
+    "Bytes",
 ]
 
 

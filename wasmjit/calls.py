@@ -29,10 +29,11 @@ from .backends import bind
 from .boundary import ffi, wasmtime_py
 from .boundary.conversions import store_id_of_context
 from .boundary.failures import CallFailure, check_store
+from .boundary.guest import GuestAccess, guest_access
 from .boundary.lifetimes import CallOwner
 from .model.kinds import Kind
 from .model.plan import CallBindings, Flavour, Plan, call_plan
-from .model.signature import Signature, _kind_of, _results_of, kinds_of_functype
+from .model.signature import Signature, _results_of, _value_of, kinds_of_functype
 
 __all__ = ["typed", "TypedFunc"]
 
@@ -58,8 +59,12 @@ def _aligned_buffer(size: int) -> Tuple[Any, int]:
     return view, base + offset
 
 
-def _check_declared(declared: Any, signature: Signature) -> None:
-    """``declared`` is a ``Callable[[...], ...]`` type; it must match ``signature``."""
+def _declared(declared: Any, signature: Signature) -> Signature:
+    """``declared`` is a ``Callable[[...], ...]`` type; it must match ``signature`` (the wasm type).
+
+    Returns the signature it declares: the wasm type, with guest data
+    (``wasmjit.Str``, ``wasmjit.Bytes``) where it says so.
+    """
     if get_origin(declared) not in (typing.Callable, collections.abc.Callable):
         raise TypeError(f"signature= expects a Callable[[...], ...] type, got {declared!r}")
     args = get_args(declared)
@@ -68,10 +73,13 @@ def _check_declared(declared: Any, signature: Signature) -> None:
     params, returns = args
     if params is Ellipsis:
         raise TypeError("signature= must list its parameter types, not Callable[..., ...]")
-    kinds = tuple(_kind_of(p, f"parameter {i} of signature=") for i, p in enumerate(params))
+    values = tuple(_value_of(p, f"parameter {i} of signature=") for i, p in enumerate(params))
     results, _ = _results_of(returns, "the result of signature=")
-    if kinds != signature.params or results != signature.results:
-        raise TypeError(f"signature= says {Signature(kinds, results)} but the wasm function is {signature}")
+    # As without signature=: one result is returned bare, several as a tuple.
+    said = Signature.of_values(values, results, False, len(results) > 1)
+    if said.params != signature.params or said.results != signature.results:
+        raise TypeError(f"signature= says {said} but the wasm function is {signature}")
+    return said
 
 
 def typed(
@@ -80,6 +88,7 @@ def typed(
     signature: Any = None,
     *,
     name: Optional[str] = None,
+    instance: Optional[wasmtime.Instance] = None,
     dynamic_code: Optional[bool] = None,
     backend: Optional[str] = None,
 ) -> TypedFunc:
@@ -93,12 +102,21 @@ def typed(
     ``name=`` names the function in error messages.  ``dynamic_code=`` and
     ``backend=`` choose the backend as for callbacks.
 
+    Guest data: ``signature=`` may declare ``wasmjit.Str``/``wasmjit.Bytes``
+    (or ``Annotated[str, wasmjit.Guest(alloc=..., free=...)]``) where the
+    wasm function takes or returns an ``(address, length)`` pair; those
+    values live in the memory of ``instance=``, arguments are copied in
+    through its allocator export, results are read back (and, with
+    ``free=``, everything allocated is released through that export).
+
     Raises ``ValueError`` if ``func`` belongs to another store or ``store``
     is closed (also when called after ``store.close()``).  At call time,
     traps raise ``wasmtime.Trap``; an exception raised by a host callback
     during the call is re-raised, the same object.
     """
-    function, _ = specialise(store, func, signature, name=name, dynamic_code=dynamic_code, backend=backend)
+    function, _ = specialise(
+        store, func, signature, name=name, dynamic_code=dynamic_code, backend=backend, instance=instance
+    )
     return function
 
 
@@ -123,6 +141,7 @@ def specialise(
     dynamic_code: Optional[bool] = None,
     backend: Optional[str] = None,
     flavour: Flavour = Flavour.WASMJIT,
+    instance: Optional[wasmtime.Instance] = None,
 ) -> "Tuple[TypedFunc, int]":
     """The specialised caller of ``func`` and its number of parameters."""
     store = check_store(store)
@@ -135,9 +154,10 @@ def specialise(
         raise TypeError("v128 is not a wasmtime-py value type")
     sig = Signature(params, results, False, len(results) > 1)
     if signature is not None:
-        _check_declared(signature, sig)
+        sig = _declared(signature, sig)
     plan = call_plan(sig, flavour)
-    function = _typed_caller(store, func, plan, dynamic_code, backend, name)
+    access = guest_access(store, instance, plan)
+    function = _typed_caller(store, func, plan, dynamic_code, backend, name, access)
     return function, len(params)
 
 
@@ -151,13 +171,23 @@ class _Busy:
     (kept for the next time); calls from another thread raise.
     """
 
-    __slots__ = ("_build", "_free", "caller", "guard")
+    __slots__ = ("_build", "_caller", "_free", "guard")
 
     def __init__(self, guard: Any, build: "typing.Callable[[], TypedFunc]") -> None:
         self.guard = guard
-        self.caller: Any = None  # set once bound
+        # A weak reference: the caller's code holds this object among its
+        # constants, and the cycle collector does not look into code objects.
+        self._caller: Any = None
         self._build = build
         self._free: "list[TypedFunc]" = []
+
+    @property
+    def caller(self) -> Any:
+        return self._caller()
+
+    @caller.setter
+    def caller(self, function: Any) -> None:
+        self._caller = weakref.ref(function)
 
     def _reentered(self) -> bool:
         code = self.caller.__code__
@@ -192,6 +222,7 @@ def _typed_caller(
     dynamic_code: Optional[bool],
     backend: Optional[str],
     name: Optional[str],
+    guests: Optional[GuestAccess] = None,
 ) -> TypedFunc:
     """Bind ``func`` of ``store`` into a trampoline of ``plan``: the typed caller."""
     context = wasmtime_py.store_context(store)
@@ -204,7 +235,7 @@ def _typed_caller(
     failure = CallFailure(plan, name or _DEFAULT_NAME, buffer, context, qualname=name or plan.name)
     if plan.flavour is Flavour.WASMTIME:
         failure.follow_wasmtime(store)
-    busy = _Busy(failure.guard, lambda: _typed_caller(store, func, plan, dynamic_code, template.backend, name))
+    busy = _Busy(failure.guard, lambda: _typed_caller(store, func, plan, dynamic_code, template.backend, name, guests))
     bindings = CallBindings(
         store=store,
         buffer=buffer,
@@ -219,6 +250,7 @@ def _typed_caller(
         guard=failure.guard,
         nested=busy,
         interrupted=failure.interrupted,
+        guests=guests,
     )
     template, function, _skipped = bind(plan, bindings, dynamic_code, backend, name)
     busy.caller = function

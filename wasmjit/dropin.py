@@ -7,18 +7,30 @@ While installed:
 * ``wasmtime.Linker.define_func(...)`` likewise, store-independent;
 * ``Func.__call__(store, *args)`` goes through a specialised caller, cached
   on the ``Func`` object and, for ``Func`` objects created afresh for the
-  same function, in a small per-store table of bounded size.
+  same function, in a small per-store table of bounded size;
+* ``Memory.read``, ``write``, ``data_ptr``, ``data_len``, ``size`` and
+  ``get_buffer_ptr`` go through wasmjit's own prototypes and the cached
+  base address of :mod:`wasmjit.memory` (one FFI call for a small access);
+  ``Memory.grow`` refuses while a ``wasmjit.Memory.view`` of the memory is
+  held, and otherwise is wasmtime-py's;
+* ``Caller.get`` and ``Caller[name]`` look exports up with one FFI call
+  and no per-call imports.
 
 Behaviour stays wasmtime-py's: its value conversions (``Val`` arguments,
 silent integer wrapping, floats only for floats), its exception types and
 messages, several results as a ``list``, a ``Caller`` invalidated after the
 call.  Plans of the ``"wasmtime"`` flavour encode these rules; values that
 are exactly ``int`` or ``float`` take the fast path, everything else goes
-through ``wasmtime.Val`` exactly as wasmtime-py would.
+through ``wasmtime.Val`` exactly as wasmtime-py would.  The memory methods
+keep wasmtime-py's slicing rules, return types (``bytearray`` from
+``read``, ``LP_c_ubyte`` from ``data_ptr``, a ``c_ubyte`` array from
+``get_buffer_ptr``) and errors; a store-like object they do not know (or a
+closed store, an invalidated caller) goes to wasmtime-py's own method.
 """
 
 from __future__ import annotations
 
+import ctypes
 import threading
 import weakref
 from collections import OrderedDict
@@ -26,7 +38,9 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import wasmtime
 
-from .boundary import wasmtime_py
+from .boundary import ffi, wasmtime_py
+from .boundary import memories as _memory
+from .boundary.caller import Caller as _JitCaller
 from .model.kinds import Kind
 from .model.plan import Flavour
 
@@ -65,6 +79,9 @@ def install() -> None:
         wasmtime.Func.__init__ = _func_init  # type: ignore[method-assign,assignment]
         wasmtime.Func.__call__ = _func_call  # type: ignore[method-assign]
         wasmtime.Linker.define_func = _define_func  # type: ignore[method-assign]
+        for owner, name, patched in _MEMORY_PATCHES:
+            _originals[f"{owner.__name__}.{name}"] = owner.__dict__[name]
+            setattr(owner, name, patched)
 
 
 def uninstall() -> None:
@@ -75,6 +92,8 @@ def uninstall() -> None:
         wasmtime.Func.__init__ = _originals.pop("Func.__init__")  # type: ignore[method-assign]
         wasmtime.Func.__call__ = _originals.pop("Func.__call__")  # type: ignore[method-assign]
         wasmtime.Linker.define_func = _originals.pop("Linker.define_func")  # type: ignore[method-assign]
+        for owner, name, _ in _MEMORY_PATCHES:
+            setattr(owner, name, _originals.pop(f"{owner.__name__}.{name}"))
         _per_store.clear()
 
 
@@ -172,3 +191,169 @@ def _func_call(self: wasmtime.Func, store: Any, *params: Any) -> Any:
             raise wasmtime.WasmtimeError(f"too many parameters provided: given {len(params)}, expected {expected}")
         raise wasmtime.WasmtimeError(f"too few parameters provided: given {len(params)}, expected {expected}")
     return entry[2](*params)
+
+
+# Memories and callers ---------------------------------------------------------------
+#
+# Each mirrors wasmtime-py 50's method step by step (same checks in the same
+# order, same results and exceptions), with its FFI calls made through
+# wasmjit's prototypes and the base address taken from the memory's core
+# (valid while the size is unchanged; see wasmjit.memory).  Whatever is not
+# a wasmtime.Store, a wasmtime.Caller or wasmjit's Caller, or is closed,
+# goes to wasmtime-py's own method, which raises what it raises.
+
+_open_context = _memory.open_context
+_export_of = _memory.export_of
+_core_of = _memory.core_of
+_MEMORY = ffi.MEMORY
+_data_size = ffi.memory_data_size
+_data = ffi.memory_data
+_c_ubyte = ctypes.c_ubyte
+_CORE = _memory.CORE_ATTRIBUTE
+_CONTEXT = _memory.CONTEXT_ATTRIBUTE
+
+
+def _memory_read(self: wasmtime.Memory, store: Any, start: Optional[int] = 0, stop: Optional[int] = None) -> bytearray:
+    # The context a caller learned when it looked this memory up, else the general way.
+    context = store.__dict__.get(_CONTEXT) if type(store) is _JitCaller and store._address is not None else None
+    if context is None:
+        context = _open_context(store)
+    if context is None:
+        result: bytearray = _originals["Memory.read"](self, store, start, stop)
+        return result
+    core = self.__dict__.get(_CORE) or _core_of(self)
+    size: int = _data_size(context, core.address)
+    if type(start) is int and type(stop) is int and start >= 0 and 0 <= stop <= size:
+        first, last = start, stop  # what slice.indices gives for these, without building a slice
+        base, known = core.cache
+        if known != size:
+            base = core.refresh(context, size)
+    else:
+        # indices() may run Python code (__index__), which may grow and move the memory:
+        # the base is read after it.  The range stays valid: a memory never shrinks.
+        first, last, _ = slice(start, stop, None).indices(size)
+        base = core.bounds(context)[0]
+    if last - first <= 0:
+        return bytearray(0)
+    return bytearray(_MEMORY[base + first : base + last])
+
+
+def _memory_write(self: wasmtime.Memory, store: Any, value: Any, start: Optional[int] = None) -> int:
+    context = _open_context(store)
+    if context is None:
+        written: int = _originals["Memory.write"](self, store, value, start)
+        return written
+    core = self.__dict__.get(_CORE) or _core_of(self)
+    size: int = _data_size(context, core.address)
+    first = slice(start, None).indices(size)[0]
+    if first >= size:
+        raise IndexError("index out of range")
+    kind = type(value)
+    if kind is not bytes and kind is not bytearray:
+        if not isinstance(value, bytearray):
+            value = bytearray(value)  # bytes are used as they are: the same bytes as their bytearray copy
+        length = len(value)
+        python_ran = True  # converting, or a subclass's __len__, or start's __index__
+    else:
+        length = len(value)
+        python_ran = start is not None and type(start) is not int
+    if length == 0:
+        return length
+    if first + length > size:
+        raise IndexError("index out of range")
+    if python_ran:  # it may have moved the memory: read the base now
+        base = core.bounds(context)[0]
+    else:
+        base, known = core.cache
+        if known != size:
+            base = core.refresh(context, size)
+    _MEMORY[base + first : base + first + length] = value
+    return length
+
+
+def _memory_data_ptr(self: wasmtime.Memory, store: Any) -> Any:
+    context = _open_context(store)
+    if context is None:
+        return _originals["Memory.data_ptr"](self, store)
+    return ffi.memory_data_pointer(context, _core_of(self).address)
+
+
+def _memory_data_len(self: wasmtime.Memory, store: Any) -> int:
+    context = _open_context(store)
+    if context is None:
+        length: int = _originals["Memory.data_len"](self, store)
+        return length
+    size: int = _data_size(context, _core_of(self).address)
+    return size
+
+
+def _memory_size(self: wasmtime.Memory, store: Any) -> int:
+    context = _open_context(store)
+    if context is None:
+        pages: int = _originals["Memory.size"](self, store)
+        return pages
+    size: int = ffi.memory_size(context, _core_of(self).address)
+    return size
+
+
+def _memory_get_buffer_ptr(self: wasmtime.Memory, store: Any, size: Optional[int] = None, offset: int = 0) -> Any:
+    context = _open_context(store)
+    if context is None:
+        return _originals["Memory.get_buffer_ptr"](self, store, size, offset)
+    core = _core_of(self)
+    if size is None:
+        base, size = core.bounds(context)
+    else:
+        base = 0
+    ptr_type = _c_ubyte * size
+    if not base:
+        base = _data(context, core.address)
+        if not base:  # wasmtime-py raises "NULL pointer access" here
+            return _originals["Memory.get_buffer_ptr"](self, store, size, offset)
+    return ptr_type.from_address(base + offset)
+
+
+def _memory_grow(self: wasmtime.Memory, store: Any, delta: int) -> int:
+    if _memory.views_held():
+        _memory.refuse_if_pinned(_core_of(self).key)
+    previous: int = _originals["Memory.grow"](self, store, delta)
+    return previous
+
+
+def _caller_get(self: wasmtime.Caller, name: str) -> Any:
+    if type(self) is not wasmtime.Caller:
+        return _originals["Caller.get"](self, name)
+    data = name.encode("utf-8")
+    pointer = self.__dict__.get(wasmtime_py.CALLER_POINTER_ATTRIBUTE)
+    if pointer is None:
+        return None
+    return _export_of(_memory.pointer_address(pointer), data)
+
+
+def _caller_getitem(self: wasmtime.Caller, name: str) -> Any:
+    kind = type(self)
+    if kind is _JitCaller:
+        data = name.encode("utf-8")  # what wasmjit's Caller.get does first
+        address = self.__dict__["_address"]
+        found = None if address is None else _export_of(address, data, self.__dict__)
+    elif kind is wasmtime.Caller:
+        found = _caller_get(self, name)
+    else:
+        return _originals["Caller.__getitem__"](self, name)
+    if found is None:
+        raise KeyError("failed to find export {}".format(name))  # noqa: UP032 - wasmtime-py's message
+    return found
+
+
+#: (class, method name, replacement) for every memory and caller method install() replaces.
+_MEMORY_PATCHES: Tuple[Tuple[type, str, Callable[..., Any]], ...] = (
+    (wasmtime.Memory, "read", _memory_read),
+    (wasmtime.Memory, "write", _memory_write),
+    (wasmtime.Memory, "data_ptr", _memory_data_ptr),
+    (wasmtime.Memory, "data_len", _memory_data_len),
+    (wasmtime.Memory, "size", _memory_size),
+    (wasmtime.Memory, "get_buffer_ptr", _memory_get_buffer_ptr),
+    (wasmtime.Memory, "grow", _memory_grow),
+    (wasmtime.Caller, "get", _caller_get),
+    (wasmtime.Caller, "__getitem__", _caller_getitem),
+)

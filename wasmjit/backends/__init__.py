@@ -29,7 +29,7 @@ import threading
 import types
 from typing import Any, Callable, Dict, NamedTuple, Optional, Protocol, Tuple
 
-from ..boundary import conversions, ffi, interrupts
+from ..boundary import conversions, ffi, guest, interrupts
 from ..boundary.caller import Caller
 from ..boundary.errors import DynamicCodeUnavailable
 from ..boundary.failures import MISSING, ExactPath, closed_store
@@ -102,6 +102,7 @@ def statics(plan: Plan) -> Dict[str, Any]:
         names["closed_store"] = closed_store
     for _, conv in plan.decoders + plan.encoders:
         names[conv] = conversions.CONVERTERS[conv]
+    names.update(guest.helpers(plan))
     _STATICS[plan] = names
     return names
 
@@ -214,7 +215,7 @@ def _build(plan: Plan, backend: str) -> Template:
         found = _templates.get(key)
         if found is None:
             built: Template = FACTORIES[backend](plan, statics(plan))
-            _generations[backend] += 1
+            _generations[backend] = _generations.get(backend, 0) + 1
             _templates[key] = found = built
         return found
 

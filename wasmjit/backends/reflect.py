@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from ..boundary.wasmtime_py import STORE_CONTEXT_ATTRIBUTE
-from ..model.plan import CallbackBindings, CallBindings, Direction, Plan
+from ..model.kinds import GuestValue
+from ..model.plan import CallbackBindings, CallBindings, Direction, Plan, guest_freer, guest_reader, guest_writer
 
 __all__ = ["ReflectTemplate"]
 
@@ -51,6 +52,24 @@ def _missing_arguments(qualname: str, names: "List[str]") -> TypeError:
     return TypeError(f"{qualname}() missing {len(names)} required positional argument{plural}: {listed}")
 
 
+def _keyword_arguments(qualname: str, names: "List[str]", keywords: Dict[str, Any]) -> TypeError:
+    """The ``TypeError`` CPython raises for keywords given to a function with positional-only parameters."""
+    positional = [name for name in keywords if name in names]
+    if positional:
+        listed = ", ".join(positional)
+        return TypeError(f"{qualname}() got some positional-only arguments passed as keyword arguments: '{listed}'")
+    return TypeError(f"{qualname}() got an unexpected keyword argument '{next(iter(keywords))}'")
+
+
+def _guest_layout(
+    values: "Tuple[Tuple[int, Any], ...]", statics: Dict[str, Any], name: Callable[[int], str]
+) -> "Optional[List[Tuple[int, Optional[Callable[..., Any]]]]]":
+    """Each value's first wasm index and its guest helper (``None`` for a plain value); ``None`` without guests."""
+    if not any(isinstance(value, GuestValue) for _, value in values):
+        return None
+    return [(index, statics[name(index)] if isinstance(value, GuestValue) else None) for index, value in values]
+
+
 def _callback(plan: Plan, statics: Dict[str, Any], bindings: CallbackBindings) -> Callable[..., Any]:
     callback, fail = bindings
     MEMORY = statics["MEMORY"]
@@ -72,6 +91,9 @@ def _callback(plan: Plan, statics: Dict[str, Any], bindings: CallbackBindings) -
     has_results = bool(plan.results)
     as_tuple = plan.signature.results_as_tuple
     class_checks = plan.class_checks
+    # Guest data: (index of the first wasm value, reader or writer, or None for a plain value).
+    param_values = _guest_layout(plan.signature.param_values, statics, guest_reader)
+    result_values = _guest_layout(plan.signature.result_values, statics, guest_writer)
 
     def trampoline(env: Any, caller_ptr: Optional[int], raw: int, nraw: int) -> Optional[int]:
         result = MISSING
@@ -88,6 +110,11 @@ def _callback(plan: Plan, statics: Dict[str, Any], bindings: CallbackBindings) -
                 args = list(args)
                 for index, convert in decoders:
                     args[index] = convert(ctx, args[index])
+            if param_values is not None:
+                args = [
+                    args[index] if read is None else read(caller_ptr, args[index], args[index + 1])
+                    for index, read in param_values
+                ]
             if caller is not None:
                 result = callback(caller, *args)
                 invalidate(caller)
@@ -103,6 +130,14 @@ def _callback(plan: Plan, statics: Dict[str, Any], bindings: CallbackBindings) -
                 outputs: Any = result
             else:
                 outputs = (result,)
+            if result_values is not None:
+                flat: List[Any] = []
+                for (_, write), output in zip(result_values, outputs, strict=True):
+                    if write is None:
+                        flat.append(output)
+                    else:
+                        flat.extend(write(caller_ptr, output))
+                outputs = flat
             for index, cls in class_checks:
                 if outputs[index].__class__ is not cls:
                     raise ExactPath
@@ -135,6 +170,7 @@ def _call(plan: Plan, statics: Dict[str, Any], bindings: CallBindings) -> Callab
         guard,
         nested,
         interrupted,
+        guests,
     ) = bindings
     encode = statics["encode"]
     decode = statics["decode"]
@@ -143,16 +179,22 @@ def _call(plan: Plan, statics: Dict[str, Any], bindings: CallBindings) -> Callab
     call_unchecked = statics["call_unchecked"]
     decoders = tuple((i, statics[n]) for i, n in plan.decoders)
     encoders = tuple((i, statics[n]) for i, n in plan.encoders)
-    nparams = len(plan.params)
+    sig = plan.signature
+    nparams = len(sig.param_values)
     nresults = len(plan.results)
     keeps_refs = plan.keeps_refs
-    as_tuple = plan.signature.results_as_tuple or nresults > 1
+    as_tuple = sig.results_as_tuple or len(sig.result_values) > 1
     as_list = plan.results_as_list
     class_checks = plan.class_checks
     ExactPath = statics["ExactPath"]
     argument_names = [f"a{i}" for i in range(nparams)]
+    param_values = _guest_layout(sig.param_values, statics, guest_writer)
+    result_values = _guest_layout(sig.result_values, statics, guest_reader)
+    frees = tuple((index, statics[guest_freer(index)]) for index, value in sig.param_guests if value.guest.free)
 
-    def call(*given: Any) -> Any:
+    def call(*given: Any, **keywords: Any) -> Any:
+        if keywords:
+            raise _keyword_arguments(call.__qualname__, argument_names, keywords)
         if len(given) < nparams:
             raise _missing_arguments(call.__qualname__, argument_names[len(given) :])
         args, extra = given[:nparams], given[nparams:]
@@ -164,19 +206,30 @@ def _call(plan: Plan, statics: Dict[str, Any], bindings: CallBindings) -> Callab
         if guard.busy is True:
             return nested(*args)
         guard.busy = True
-        if nparams:
+        flat: Any = args
+        if param_values is not None:
+            try:
+                flat = []
+                for (_, write), arg in zip(param_values, args, strict=True):
+                    if write is None:
+                        flat.append(arg)
+                    else:
+                        flat.extend(write(guests, arg))
+            except BaseException as exc:
+                interrupted(exc, keep)
+        if flat:
             try:
                 for index, cls in class_checks:
-                    if args[index].__class__ is not cls:
+                    if flat[index].__class__ is not cls:
                         raise ExactPath
-                inputs: Any = args
+                inputs: Any = flat
                 if encoders:
-                    inputs = list(args)
+                    inputs = list(flat)
                     for index, convert in encoders:
                         inputs[index] = convert(context, inputs[index], keep)
                 encode(buffer, 0, *inputs)
             except BaseException as exc:
-                encode_exact(exc, keep, *args)
+                encode_exact(exc, keep, *flat)
         try:
             err = call_unchecked(context, func, buffer_address, nslots, trap_address)
         except BaseException as exc:
@@ -185,6 +238,8 @@ def _call(plan: Plan, statics: Dict[str, Any], bindings: CallBindings) -> Callab
         outputs: Any = decode(buffer)
         if keep:
             release(keep)
+        for index, free in frees:
+            free(guests, flat[index], flat[index + 1])
         trap = outputs[-1]
         if err or trap:
             fail(err, trap)
@@ -194,10 +249,18 @@ def _call(plan: Plan, statics: Dict[str, Any], bindings: CallBindings) -> Callab
             outputs = list(outputs)
             for index, convert in decoders:
                 outputs[index] = convert(context, outputs[index])
+        if result_values is not None:
+            outputs = [
+                outputs[index] if read is None else read(guests, outputs[index], outputs[index + 1])
+                for index, read in result_values
+            ]
+            nvalues = len(outputs)
+        else:
+            nvalues = nresults
         if as_list:
-            return list(outputs[:nresults])
+            return list(outputs[:nvalues])
         if as_tuple:
-            return tuple(outputs[:nresults])
+            return tuple(outputs[:nvalues])
         return outputs[0]
 
     return call

@@ -12,13 +12,16 @@ afterwards: ``get()`` returns ``None``, ``caller[name]`` raises
 from __future__ import annotations
 
 import ctypes
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import wasmtime
 from wasmtime._exportable import AsExtern
 from wasmtime._extern import wrap_extern
 
 from . import ffi
+
+if TYPE_CHECKING:
+    from ..memory import Memory
 
 __all__ = ["Caller"]
 
@@ -51,6 +54,20 @@ class Caller(wasmtime.Caller):
             return wrap_extern(item)
         return None
 
+    def memory(self, name: str = "memory") -> "Memory":
+        """The calling instance's exported memory ``name`` as a :class:`wasmjit.Memory`.
+
+        Valid during this call only (afterwards its methods raise
+        ``ValueError``).  ``KeyError`` when the instance exports no ``name``,
+        ``TypeError`` when that export is not a memory, ``ValueError`` when
+        this caller is no longer valid.
+        """
+        memory_of = _memory_of
+        if memory_of is None:
+            memory_of = _load_memory_of()
+        result: Memory = memory_of(self, name)
+        return result
+
     def _context(self) -> "ctypes._Pointer[wasmtime._ffi.wasmtime_context_t]":
         pointer = self._context_pointer
         if pointer is None:
@@ -63,3 +80,15 @@ class Caller(wasmtime.Caller):
     def _invalidate(self) -> None:
         self._address = None
         self._context_pointer = None
+
+
+#: ``wasmjit.memory.caller_memory``, imported on first use (it imports this module).
+_memory_of: Optional[Callable[..., Any]] = None
+
+
+def _load_memory_of() -> Callable[..., Any]:
+    global _memory_of
+    from ..memory import caller_memory
+
+    _memory_of = caller_memory
+    return caller_memory

@@ -14,9 +14,9 @@ from typing import Any, List, Optional
 
 import wasmtime
 
-from ..model.kinds import Kind
-from ..model.plan import TRAP_CELL_FORMAT, Plan
-from . import errors, ffi, valtypes, wasmtime_py
+from ..model.kinds import GuestValue, Kind
+from ..model.plan import TRAP_CELL_FORMAT, Plan, guest_writer
+from . import errors, ffi, guest, valtypes, wasmtime_py
 from .caller import Caller
 from .conversions import exact_value, release
 
@@ -60,12 +60,13 @@ def _describe_value(value: Any) -> str:
 class CallbackFailure:
     """The ``fail`` of one callback trampoline: park an exception, or store exactly."""
 
-    __slots__ = ("_exact", "name", "plan")
+    __slots__ = ("_exact", "_guests", "name", "plan")
 
     def __init__(self, plan: Plan, name: str) -> None:
         self.plan = plan
         self.name = name
         self._exact = struct.Struct(plan.exact_format).pack_into
+        self._guests = guest.helpers(plan) if plan.signature.result_guests else {}
 
     def __call__(
         self,
@@ -93,27 +94,29 @@ class CallbackFailure:
     def store_exact(self, result: Any, raw: int, caller_ptr: Optional[int]) -> None:
         """Validate every result and store it, or raise saying what is wrong."""
         plan = self.plan
-        kinds = plan.results
+        shape = plan.signature.result_values
         name = self.name
-        if not kinds:
+        if not shape:
             if result is not None:
                 raise TypeError(f"{name} returned {_describe_value(result)} but its wasm type has no results")
             return
         if plan.signature.results_as_tuple:
             if not isinstance(result, (tuple, list)):
-                raise TypeError(f"{name} must return a tuple of {len(kinds)} result(s), got {_describe_value(result)}")
-            if len(result) != len(kinds):
-                raise TypeError(f"{name} returned {len(result)} result(s), expected {len(kinds)}")
+                raise TypeError(f"{name} must return a tuple of {len(shape)} result(s), got {_describe_value(result)}")
+            if len(result) != len(shape):
+                raise TypeError(f"{name} returned {len(result)} result(s), expected {len(shape)}")
             values = list(result)
         else:
             values = [result]
         context = ffi.caller_context(caller_ptr) if plan.needs_context else None
         keep: List[Any] = []
         try:
-            encoded = [
-                exact_value(kind, value, context, keep, f"result {index} of {name}")
-                for index, (kind, value) in enumerate(zip(kinds, values, strict=False))
-            ]
+            encoded: List[Any] = []
+            for position, ((index, value), item) in enumerate(zip(shape, values, strict=True)):
+                if isinstance(value, GuestValue):
+                    encoded.extend(self._guests[guest_writer(index)](caller_ptr, item))
+                else:
+                    encoded.append(exact_value(value, item, context, keep, f"result {position} of {name}"))
             self._exact(ffi.MEMORY, raw, *encoded)
         finally:
             release(keep)

@@ -16,7 +16,7 @@ building a ctypes object per call.
 from __future__ import annotations
 
 import ctypes
-from ctypes import CFUNCTYPE, c_bool, c_char_p, c_size_t, c_uint32, c_void_p
+from ctypes import CFUNCTYPE, POINTER, PYFUNCTYPE, c_bool, c_char_p, c_size_t, c_uint8, c_uint32, c_uint64, c_void_p
 from typing import Any
 
 from . import wasmtime_py
@@ -54,6 +54,16 @@ Finalizer = CFUNCTYPE(None, c_void_p)
 def _declare(name: str, restype: Any, *argtypes: Any) -> Any:
     """A fresh foreign function for ``name`` with wasmjit's own types."""
     return CFUNCTYPE(restype, *argtypes)((name, LIB))
+
+
+def _declare_holding_gil(name: str, restype: Any, *argtypes: Any) -> Any:
+    """Like :func:`_declare`, for short functions that never call back into Python.
+
+    ctypes keeps the GIL across the call (``PYFUNCTYPE``): no release and
+    re-acquire around a call that lasts nanoseconds, and no other thread
+    runs in the middle of it.
+    """
+    return PYFUNCTYPE(restype, *argtypes)((name, LIB))
 
 
 # Functions ------------------------------------------------------------------
@@ -118,6 +128,42 @@ valtype_equal = _declare("wasmtime_wasm_valtype_equal", c_bool, c_void_p, c_void
 valtype_vec_new_uninitialized = _declare("wasm_valtype_vec_new_uninitialized", None, c_void_p, c_size_t)
 functype_new = _declare("wasm_functype_new", c_void_p, c_void_p, c_void_p)
 ValTypeVec = wasmtime_py.ValTypeVec
+
+# Memories -------------------------------------------------------------------
+#
+# Every one takes (wasmtime_context_t *, const wasmtime_memory_t *) and aborts
+# the process when the memory belongs to another store: callers make sure it
+# does not (see wasmjit.memory).
+
+#: ``uint8_t *wasmtime_memory_data(...)`` as an address (``None`` for NULL).
+memory_data = _declare_holding_gil("wasmtime_memory_data", c_void_p, c_void_p, c_void_p)
+#: The same function returning what wasmtime-py's ``Memory.data_ptr`` returns (``POINTER(c_uint8)``).
+memory_data_pointer = _declare_holding_gil("wasmtime_memory_data", POINTER(c_uint8), c_void_p, c_void_p)
+memory_data_size = _declare_holding_gil("wasmtime_memory_data_size", c_size_t, c_void_p, c_void_p)
+#: Size in pages.
+memory_size = _declare_holding_gil("wasmtime_memory_size", c_uint64, c_void_p, c_void_p)
+memory_page_size = _declare_holding_gil("wasmtime_memory_page_size", c_uint64, c_void_p, c_void_p)
+#: ``wasmtime_error_t *wasmtime_memory_grow(context, memory, delta, uint64_t *prev_size)``.  It
+#: may copy the whole memory (when it moves), so the GIL is released meanwhile.
+memory_grow = _declare("wasmtime_memory_grow", c_void_p, c_void_p, c_void_p, c_uint64, c_void_p)
+#: ``wasmtime_caller_export_get`` and ``wasmtime_caller_context`` keeping the GIL, for guest memory look-ups.
+caller_export_get_holding_gil = _declare_holding_gil(
+    "wasmtime_caller_export_get", c_bool, c_void_p, c_char_p, c_size_t, c_void_p
+)
+caller_context_holding_gil = _declare_holding_gil("wasmtime_caller_context", c_void_p, c_void_p)
+
+MemoryStruct = wasmtime_py.MemoryStruct
+ExternStruct = wasmtime_py.ExternStruct
+AnyRefStruct = wasmtime_py.AnyRefStruct
+
+# Which store a context belongs to -------------------------------------------
+#
+# wasmtime's C API has no function returning a store's identity.  An i31ref
+# (an unboxed reference: nothing is allocated on the GC heap) carries it; it
+# is unrooted straight away.
+
+anyref_from_i31 = _declare("wasmtime_anyref_from_i31", None, c_void_p, c_uint32, c_void_p)
+anyref_unroot = _declare("wasmtime_anyref_unroot", None, c_void_p)
 
 # Traps ----------------------------------------------------------------------
 

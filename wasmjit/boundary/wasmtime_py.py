@@ -64,6 +64,11 @@ PRIVATE_NAMES: Tuple[Tuple[str, str], ...] = (
     ("wasmtime._exportable", "AsExtern"),
     ("wasmtime._instance", "enter_wasm"),
     ("wasmtime._linker", "enter_wasm"),
+    ("wasmtime._ffi", "wasmtime_memory_t"),
+    ("wasmtime._ffi", "wasmtime_anyref_t"),
+    ("wasmtime._ffi", "WASMTIME_EXTERN_MEMORY"),
+    ("wasmtime._ffi", "WASMTIME_EXTERN_FUNC"),
+    ("wasmtime", "Memory._from_raw"),
 )
 
 #: Attributes wasmtime-py sets on its objects (checked on live objects by the tests).
@@ -71,6 +76,12 @@ PRIVATE_NAMES: Tuple[Tuple[str, str], ...] = (
 STORE_CONTEXT_ATTRIBUTE = "_Store__context"
 #: A ``wasmtime.Func`` keeps its ``wasmtime_func_t`` here.
 FUNC_HANDLE_ATTRIBUTE = "_func"
+#: A ``wasmtime.Memory`` keeps its ``wasmtime_memory_t`` here.
+MEMORY_HANDLE_ATTRIBUTE = "_memory"
+#: A ``wasmtime.Caller`` keeps its ``wasmtime_caller_t *`` here, ``None`` once its call returned.
+CALLER_POINTER_ATTRIBUTE = "_Caller__ptr"
+#: A ``wasmtime.Caller`` keeps its ``wasmtime_context_t *`` here, ``None`` once its call returned.
+CALLER_CONTEXT_ATTRIBUTE = "_Caller__context"
 
 
 def _lookup(module: str, path: str) -> Any:
@@ -100,6 +111,11 @@ FuncStruct = _ffi.wasmtime_func_t
 ExternRefStruct = _ffi.wasmtime_externref_t
 ExternStruct = _ffi.wasmtime_extern_t
 ValTypeVec = _ffi.wasm_valtype_vec_t
+MemoryStruct = _ffi.wasmtime_memory_t
+AnyRefStruct = _ffi.wasmtime_anyref_t
+#: ``wasmtime_extern_t.kind`` of a memory.
+EXTERN_MEMORY: int = int(_ffi.WASMTIME_EXTERN_MEMORY.value)
+EXTERN_FUNC: int = int(_ffi.WASMTIME_EXTERN_FUNC.value)
 ContextPointer = ctypes.POINTER(_ffi.wasmtime_context_t)
 _TrapPointer = ctypes.POINTER(_ffi.wasm_trap_t)
 _ErrorPointer = ctypes.POINTER(_ffi.wasmtime_error_t)
@@ -131,6 +147,15 @@ def set_func_handle(func: wasmtime.Func, handle: Any) -> None:
 def func_from_handle(handle: Any) -> wasmtime.Func:
     """A ``wasmtime.Func`` around a ``wasmtime_func_t``."""
     return wasmtime.Func._from_raw(handle)
+
+
+def memory_handle(memory: wasmtime.Memory) -> Any:
+    """The ``wasmtime_memory_t`` structure inside a ``wasmtime.Memory``."""
+    return getattr(memory, MEMORY_HANDLE_ATTRIBUTE)
+
+
+#: ``memory_from_handle(handle)``: a ``wasmtime.Memory`` around a ``wasmtime_memory_t`` (kept, not copied).
+memory_from_handle: Callable[[Any], wasmtime.Memory] = wasmtime.Memory._from_raw
 
 
 # Owned C objects as wasmtime-py objects -------------------------------------------

@@ -6,7 +6,9 @@ strings.  ``inspect.signature(..., eval_str=True)`` evaluates them with
 where the reflect backend must still work.  This module evaluates the small
 language annotations are written in, without compiling anything: names,
 dotted attributes, subscripts (``tuple[i32, i64]``, ``Callable[[i32], i32]``),
-``None``, ``...``, ``X | Y`` unions, and quoted forward references.
+``None``, ``...``, ``X | Y`` unions, quoted forward references, and calls of
+wasmjit's own markers with keyword arguments (``Guest(alloc="malloc")``):
+no other callable is ever called.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, List, Mapping, Tuple
 __all__ = ["resolve"]
 
 _TOKEN = re.compile(
-    r"\s*(?:(?P<name>[A-Za-z_][A-Za-z_0-9]*)|(?P<string>'[^']*'|\"[^\"]*\")|(?P<ellipsis>\.\.\.)|(?P<punct>[.\[\](),|]))"
+    r"\s*(?:(?P<name>[A-Za-z_][A-Za-z_0-9]*)|(?P<string>'[^']*'|\"[^\"]*\")|(?P<ellipsis>\.\.\.)|(?P<punct>[.\[\](),|=]))"
 )
 
 
@@ -71,8 +73,10 @@ class _Parser:
 
     def primary(self) -> Any:
         value = self.atom()
-        while self.peek() in (".", "["):
-            if self.take()[1] == ".":
+        while self.peek() in (".", "[", "("):
+            if self.peek() == "(":
+                value = self.call(value)
+            elif self.take()[1] == ".":
                 kind, attribute = self.take()
                 if kind != "name":
                     raise SyntaxError(f"expected a name after '.' in the annotation {self.text!r}")
@@ -81,6 +85,39 @@ class _Parser:
                 items, single = self.sequence("]")
                 value = value[items[0] if single else tuple(items)]
         return value
+
+    def call(self, marker: Any) -> Any:
+        """``Marker(name=value, ...)`` for a wasmjit marker class; values are literals or dotted names."""
+        from .kinds import Guest
+
+        if marker is not Guest:
+            raise SyntaxError(f"the annotation {self.text!r} calls {marker!r}; only wasmjit.Guest(...) may be called")
+        self.take("(")
+        keywords = {}
+        while self.peek() != ")":
+            kind, name = self.take()
+            if kind != "name":
+                raise SyntaxError(f"expected a keyword argument in the annotation {self.text!r}")
+            self.take("=")
+            keywords[name] = self.literal()
+            if self.peek() == ",":
+                self.take(",")
+            elif self.peek() != ")":
+                raise SyntaxError(f"expected ',' or ')' in the annotation {self.text!r}")
+        self.take(")")
+        return marker(**keywords)
+
+    def literal(self) -> Any:
+        kind, text = self.take()
+        if kind == "string":
+            return text[1:-1]
+        if kind == "name":
+            value = None if text == "None" else self.namespace.get(text, getattr(builtins, text, None))
+            while self.peek() == ".":
+                self.take(".")
+                value = getattr(value, self.take()[1])
+            return value
+        raise SyntaxError(f"unexpected {text!r} in the annotation {self.text!r}")
 
     def sequence(self, closing: str) -> Tuple[List[Any], bool]:
         """Items up to ``closing``; ``single`` when there was one item and no comma."""

@@ -16,6 +16,7 @@ checkers see the underlying Python type while wasmjit reads the kind::
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import wasmtime
@@ -30,6 +31,10 @@ __all__ = [
     "v128",
     "funcref",
     "externref",
+    "Guest",
+    "GuestValue",
+    "Str",
+    "Bytes",
 ]
 
 
@@ -106,3 +111,67 @@ funcref = Annotated[Optional[wasmtime.Func], Kind.FUNCREF]
 externref = Annotated[Any, Kind.EXTERNREF]
 """A wasm external reference: any Python object; ``None`` is null."""
 
+
+
+# Guest data -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Guest:
+    """Marks a value that lives in a wasm instance's memory as a ``(ptr, len)`` pair.
+
+    ``Annotated[str, Guest()]`` (UTF-8 text) or ``Annotated[bytes, Guest()]``
+    stands for two wasm values, the address and the length (both ``i32``, or
+    ``i64`` with ``address=Kind.I64`` for a 64-bit memory):
+
+    * a callback's parameter is read from the memory of the instance that
+      called, exported as ``memory``;
+    * a callback's result is copied into that memory through its exported
+      allocator ``alloc`` (``(i32) -> i32`` like ``malloc``, or
+      ``(i32, i32, i32, i32) -> i32`` like ``cabi_realloc``) and returned as
+      its address and length;
+    * a typed call's arguments go the same way into the instance given as
+      ``instance=``, and its results are read from there; with ``free``,
+      what was allocated for the call (and results, once read) is released
+      through that export (``(ptr)``, ``(ptr, len)`` or ``(ptr, len, align)``).
+    """
+
+    memory: str = "memory"
+    alloc: Optional[str] = None
+    free: Optional[str] = None
+    address: Kind = Kind.I32
+
+    def __post_init__(self) -> None:
+        if self.address not in (Kind.I32, Kind.I64):
+            raise TypeError(f"Guest(address=...) is Kind.I32 or Kind.I64, not {self.address!r}")
+        for field_name in ("memory", "alloc", "free"):
+            value = getattr(self, field_name)
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"Guest({field_name}=...) names an export: a str, not {type(value).__name__}")
+
+
+@dataclass(frozen=True)
+class GuestValue:
+    """What a ``Guest`` annotation means for one value: the marker and text or bytes."""
+
+    guest: Guest
+    text: bool
+    """``True``: a ``str`` (UTF-8); ``False``: ``bytes`` (any buffer is accepted)."""
+
+    @property
+    def flat(self) -> "tuple[Kind, Kind]":
+        """The two wasm values it stands for: address and length."""
+        return (self.guest.address, self.guest.address)
+
+    @property
+    def label(self) -> str:
+        return "str" if self.text else "bytes"
+
+    def __str__(self) -> str:
+        return f"{self.label}@{self.guest.memory}"
+
+
+Str = Annotated[str, Guest()]
+"""UTF-8 text in the calling instance's memory, as ``(ptr, len)``."""
+Bytes = Annotated[bytes, Guest()]
+"""Bytes in the calling instance's memory, as ``(ptr, len)``."""

@@ -57,8 +57,8 @@ from .ir import (
     try_,
     unpack,
 )
-from .kinds import Kind
-from .signature import Signature
+from .kinds import GuestValue, Kind
+from .signature import Signature, Value
 
 __all__ = [
     "Plan",
@@ -133,6 +133,9 @@ class CallBindings(NamedTuple):
     interrupted: Callable[..., None]
     """Re-raises an interrupt that arrived during the call into wasm, after
     clearing the guard and any trap the call left in the trap cell."""
+    guests: Any = None
+    """The instance's memory and allocator for guest data
+    (:class:`wasmjit.boundary.guest.GuestAccess`); ``None`` without guest data."""
 
 
 #: ``struct`` code of the trap cell after a call's slots: a ``wasm_trap_t *``.
@@ -228,19 +231,41 @@ class Plan:
         return Kind.EXTERNREF in self.encoded
 
     @property
+    def decoded_guests(self) -> "Tuple[Tuple[int, GuestValue], ...]":
+        """Guest data among the decoded values (by the index of its address)."""
+        sig = self.signature
+        return sig.param_guests if self.direction is Direction.CALLBACK else sig.result_guests
+
+    @property
+    def encoded_guests(self) -> "Tuple[Tuple[int, GuestValue], ...]":
+        """Guest data among the encoded values (by the index of its address)."""
+        sig = self.signature
+        return sig.result_guests if self.direction is Direction.CALLBACK else sig.param_guests
+
+    @staticmethod
+    def _codes(kinds: "Tuple[Kind, ...]", guests: "Tuple[Tuple[int, GuestValue], ...]", code: str) -> "Tuple[str, ...]":
+        """The ``struct`` code of each slot: the kind's ``code`` attribute; an
+        address or length of guest data is unsigned (its exact code)."""
+        codes = [getattr(kind, code) for kind in kinds]
+        for index, _ in guests:
+            codes[index] = kinds[index].exact_format
+            codes[index + 1] = kinds[index + 1].exact_format
+        return tuple(codes)
+
+    @property
     def decode_format(self) -> str:
-        codes = tuple(kind.read_format for kind in self.decoded)
+        codes = self._codes(self.decoded, self.decoded_guests, "read_format")
         if self.direction is Direction.CALL:
             return _slots_format(codes, (self.trap_offset, TRAP_CELL_FORMAT))
         return _slots_format(codes)
 
     @property
     def encode_format(self) -> str:
-        return _slots_format(tuple(kind.write_format for kind in self.encoded))
+        return _slots_format(self._codes(self.encoded, self.encoded_guests, "write_format"))
 
     @property
     def exact_format(self) -> str:
-        return _slots_format(tuple(kind.exact_format for kind in self.encoded))
+        return _slots_format(self._codes(self.encoded, self.encoded_guests, "exact_format"))
 
     @property
     def decoders(self) -> "Tuple[Tuple[int, str], ...]":
@@ -264,13 +289,15 @@ class Plan:
 
     @property
     def name(self) -> str:
-        def part(kinds: "Tuple[Kind, ...]") -> str:
-            return "_".join(k.label for k in kinds) or "none"
+        def part(values: "Tuple[Tuple[int, Value], ...]") -> str:
+            return "_".join(v.label for _, v in values) or "none"
 
-        caller = "caller_" if self.signature.wants_caller else ""
-        shape = "_tuple" if self.signature.results_as_tuple and len(self.results) == 1 else ""
+        sig = self.signature
+        caller = "caller_" if sig.wants_caller else ""
+        shape = "_tuple" if sig.results_as_tuple and len(sig.result_values) == 1 else ""
         flavour = "" if self.flavour is Flavour.WASMJIT else f"_{self.flavour.value}"
-        return f"{self.direction.value}{flavour}_{caller}{part(self.params)}__{part(self.results)}{shape}"
+        params, results = part(sig.param_values), part(sig.result_values)
+        return f"{self.direction.value}{flavour}_{caller}{params}__{results}{shape}"
 
     def describe(self) -> str:
         """A readable listing of the plan (what ``explain`` shows for reflect)."""
@@ -282,6 +309,21 @@ class Plan:
         else:
             lines.append(f"  encode arguments with struct {self.encode_format!r} (exact path {self.exact_format!r})")
             lines.append(f"  decode results and trap cell with struct {self.decode_format!r}")
+        callback = self.direction is Direction.CALLBACK
+        for role, guests, incoming in (
+            ("parameter", self.signature.param_guests, callback),
+            ("result", self.signature.result_guests, not callback),
+        ):
+            for index, value in guests:
+                g = value.guest
+                if incoming:
+                    where = "read from the calling instance's" if callback else "read from the"
+                else:
+                    where = f"copied through {g.alloc!r} into the" + (" calling instance's" if callback else "")
+                freed = ""
+                if g.free and not callback:
+                    freed = f", freed {'once read' if incoming else 'after the call'} through {g.free!r}"
+                lines.append(f"  {role} {value} at slots {index}-{index + 1}: {where} memory {g.memory!r}{freed}")
         for index, name in self.decoders:
             lines.append(f"  decoded value {index}: {name}")
         for index, name in self.encoders:
@@ -332,25 +374,43 @@ class Plan:
             body.append(unpack(params, call("decode", "MEMORY", "raw")))
         for index, conv in self.decoders:
             body.append(assign(params[index], call(conv, "ctx", params[index])))
-        body.append(assign("result", call("callback", *((caller,) if caller else ()), *params)))
+        # Guest data is read from the calling instance's memory.
+        arguments: List[Expr] = []
+        for index, value in sig.param_values:
+            if isinstance(value, GuestValue):
+                target = f"v{index}"
+                body.append(assign(target, call(guest_reader(index), "caller_ptr", *params[index : index + 2])))
+                arguments.append(Name(target))
+            else:
+                arguments.append(Name(params[index]))
+        body.append(assign("result", call("callback", *((caller,) if caller else ()), *arguments)))
         if caller:
             body.append(do("invalidate", caller))
-        results: "Tuple[Expr, ...]" = ()
+        values: "Tuple[Expr, ...]" = ()
         if not self.results:
             body.append(if_(is_not("result", None), Raise("ExactPath")))
         elif sig.results_as_tuple:
-            names = tuple(f"r{i}" for i in range(len(self.results)))
+            names = tuple(f"r{i}" for i in range(len(sig.result_values)))
             body.append(if_(is_not(attr("result", "__class__"), "tuple"), Raise("ExactPath")))
             body.append(unpack(names, "result"))
-            results = tuple(Name(r) for r in names)
+            values = tuple(Name(r) for r in names)
         else:
-            results = (Name("result"),)
-        body.extend(_class_check(results[index], cls) for index, cls in self.class_checks)
-        encoded = list(results)
+            values = (Name("result"),)
+        # The slots' values: guest data is copied into the calling instance's
+        # memory through its allocator, and stands for its address and length.
+        encoded: List[Expr] = []
+        for value_expr, (index, value) in zip(values, sig.result_values, strict=True):
+            if isinstance(value, GuestValue):
+                pair = (f"g{index}", f"g{index + 1}")
+                body.append(unpack(pair, call(guest_writer(index), "caller_ptr", value_expr)))
+                encoded.extend(Name(n) for n in pair)
+            else:
+                encoded.append(value_expr)
+        body.extend(_class_check(encoded[index], cls) for index, cls in self.class_checks)
         for index, conv in self.encoders:
             body.append(assign(f"e{index}", call(conv, "ctx" if self.needs_context else None, encoded[index], keep)))
             encoded[index] = Name(f"e{index}")
-        if results:
+        if encoded:
             body.append(do("encode", "MEMORY", "raw", *encoded))
         if keep:
             body.append(do("release", keep))
@@ -365,7 +425,7 @@ class Plan:
 
     def _call_program(self) -> Program:
         sig = self.signature
-        args = tuple(f"a{i}" for i in range(len(self.params)))
+        args = tuple(f"a{i}" for i in range(len(sig.param_values)))
         keep = "keep" if self.keeps_refs else None
         body: List[Stmt] = [if_(AnyOf(("extra",)), do("too_many", MakeTuple(tuple(Name(a) for a in args)), "extra"))]
         if keep:
@@ -374,14 +434,27 @@ class Plan:
         # Nothing between the test and the assignment can switch threads.
         body.append(if_(is_(attr("guard", "busy"), True), return_(call("nested", *args))))
         body.append(set_attr("guard", "busy", True))
-        if args:
-            encode: List[Stmt] = [_class_check(Name(args[i]), cls) for i, cls in self.class_checks]
-            encoded: List[Expr] = [Name(a) for a in args]
+        # Guest data is copied into the instance's memory through its
+        # allocator, and stands for its address and length.
+        flat: List[str] = []
+        writes: List[Stmt] = []
+        for arg, (index, value) in zip(args, sig.param_values, strict=True):
+            if isinstance(value, GuestValue):
+                pair = (f"m{index}", f"m{index + 1}")
+                writes.append(unpack(pair, call(guest_writer(index), "guests", arg)))
+                flat.extend(pair)
+            else:
+                flat.append(arg)
+        if writes:
+            body.append(try_(writes, (do("interrupted", "exc", keep),), "exc"))
+        if flat:
+            encode: List[Stmt] = [_class_check(Name(flat[i]), cls) for i, cls in self.class_checks]
+            encoded: List[Expr] = [Name(a) for a in flat]
             for index, conv in self.encoders:
                 encode.append(assign(f"x{index}", call(conv, "context", encoded[index], keep)))
                 encoded[index] = Name(f"x{index}")
             encode.append(do("encode", "buffer", 0, *encoded))
-            body.append(try_(encode, (do("encode_exact", "exc", keep, *args),), "exc"))
+            body.append(try_(encode, (do("encode_exact", "exc", keep, *flat),), "exc"))
         call_args = ("context", "func", "buffer_address", "nslots", "trap_address")
         wasm_call = assign("err", call("call_unchecked", *call_args))
         body.append(try_([wasm_call], (do("interrupted", "exc", keep),), "exc"))
@@ -390,21 +463,45 @@ class Plan:
         body.append(unpack((*results, "trap"), call("decode", "buffer")))
         if keep:
             body.append(do("release", keep))
+        for index, value in sig.param_guests:
+            if value.guest.free:
+                body.append(do(guest_freer(index), "guests", f"m{index}", f"m{index + 1}"))
         body.append(if_(AnyOf(("err", "trap")), do("fail", "err", "trap")))
         for index, conv in self.decoders:
             body.append(assign(results[index], call(conv, "context", results[index])))
-        values = tuple(Name(r) for r in results)
-        if not results:
+        values: List[Expr] = []
+        for index, value in sig.result_values:
+            if isinstance(value, GuestValue):
+                body.append(assign(f"v{index}", call(guest_reader(index), "guests", *results[index : index + 2])))
+                values.append(Name(f"v{index}"))
+            else:
+                values.append(Name(results[index]))
+        if not values:
             body.append(return_())
-        elif len(results) == 1 and not sig.results_as_tuple:
+        elif len(values) == 1 and not sig.results_as_tuple:
             body.append(return_(values[0]))
         elif self.results_as_list:
-            body.append(Return(MakeList(values)))
+            body.append(Return(MakeList(tuple(values))))
         else:
-            body.append(Return(MakeTuple(values)))
+            body.append(Return(MakeTuple(tuple(values))))
         return Program(
             self.name, args, tuple(body), f"host -> wasm call of {sig} (generated by wasmjit)", extra="extra"
         )
+
+
+def guest_reader(index: int) -> str:
+    """The name under which a plan's program reads the guest data whose address is value ``index``."""
+    return f"read_guest_{index}"
+
+
+def guest_writer(index: int) -> str:
+    """The name under which a plan's program writes the guest data whose address is value ``index``."""
+    return f"write_guest_{index}"
+
+
+def guest_freer(index: int) -> str:
+    """The name under which a typed call's program frees the guest data of argument ``index``."""
+    return f"free_guest_{index}"
 
 
 def _class_check(value: Expr, cls: type) -> Stmt:
@@ -413,10 +510,22 @@ def _class_check(value: Expr, cls: type) -> Stmt:
 
 
 def callback_plan(signature: Signature, flavour: Flavour = Flavour.WASMJIT) -> Plan:
+    for _index, value in signature.result_guests:
+        if value.guest.alloc is None:
+            raise TypeError(
+                f"result {value} needs an allocator to be copied into guest memory: "
+                f"annotate it Annotated[{value.label}, wasmjit.Guest(alloc='malloc')] (the export's name)"
+            )
     return Plan(Direction.CALLBACK, signature, flavour)
 
 
 def call_plan(signature: Signature, flavour: Flavour = Flavour.WASMJIT) -> Plan:
     if signature.wants_caller:
         raise ValueError("a typed call has no caller")
+    for _index, value in signature.param_guests:
+        if value.guest.alloc is None:
+            raise TypeError(
+                f"argument {value} needs an allocator to be copied into guest memory: "
+                f"declare it Annotated[{value.label}, wasmjit.Guest(alloc='malloc')] (the export's name)"
+            )
     return Plan(Direction.CALL, signature, flavour)

@@ -8,6 +8,7 @@ tuple.  Everything here runs once per registration, never per call.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import types
@@ -15,16 +16,45 @@ import typing
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import wasmtime
 from typing_extensions import get_args, get_origin
 
 from ..boundary import valtypes
 from .annotations import resolve
-from .kinds import Kind
+from .kinds import Guest, GuestValue, Kind
 
-__all__ = ["Signature", "infer", "kinds_of_functype", "signature_of_functype"]
+__all__ = ["Signature", "Value", "infer", "kinds_of_functype", "signature_of_functype"]
+
+#: What one Python value is at the boundary: one wasm value of a kind, or guest data (two).
+Value = Union[Kind, GuestValue]
+#: Guest values among a signature's flat wasm values: (index of the address, what it is).
+Guests = Tuple[Tuple[int, GuestValue], ...]
+
+
+def _flatten(values: "Tuple[Value, ...]") -> "Tuple[Tuple[Kind, ...], Guests]":
+    kinds: List[Kind] = []
+    guests: List[Tuple[int, GuestValue]] = []
+    for value in values:
+        if isinstance(value, GuestValue):
+            guests.append((len(kinds), value))
+            kinds.extend(value.flat)
+        else:
+            kinds.append(value)
+    return tuple(kinds), tuple(guests)
+
+
+def _group(kinds: "Tuple[Kind, ...]", guests: Guests) -> "Tuple[Tuple[int, Value], ...]":
+    """Each Python value with the index of its first wasm value."""
+    at = dict(guests)
+    out: List[Tuple[int, Value]] = []
+    index = 0
+    while index < len(kinds):
+        guest = at.get(index)
+        out.append((index, guest if guest is not None else kinds[index]))
+        index += 2 if guest is not None else 1
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -39,20 +69,47 @@ class Signature:
     """Whether the callable takes a ``Caller`` first."""
     results_as_tuple: bool = False
     """``True`` when results come back as a tuple (``tuple[...]`` or several
-    results); ``False`` for no result or one bare value."""
+    result values); ``False`` for no result or one bare value."""
+    param_guests: Guests = ()
+    """Parameters that are guest data: the index of the address among
+    :attr:`params` (the length follows it)."""
+    result_guests: Guests = ()
+    """Results that are guest data, likewise among :attr:`results`."""
+
+    @classmethod
+    def of_values(
+        cls,
+        params: "Tuple[Value, ...]",
+        results: "Tuple[Value, ...]",
+        wants_caller: bool = False,
+        results_as_tuple: bool = False,
+    ) -> "Signature":
+        """The signature of Python values (guest data stands for two wasm values each)."""
+        flat_params, param_guests = _flatten(params)
+        flat_results, result_guests = _flatten(results)
+        return cls(flat_params, flat_results, wants_caller, results_as_tuple, param_guests, result_guests)
 
     def __post_init__(self) -> None:
-        if len(self.results) > 1 and not self.results_as_tuple:
+        if len(self.result_values) > 1 and not self.results_as_tuple:
             object.__setattr__(self, "results_as_tuple", True)
 
+    @property
+    def param_values(self) -> "Tuple[Tuple[int, Value], ...]":
+        """Each Python parameter with the index of its first wasm parameter."""
+        return _group(self.params, self.param_guests)
+
+    @property
+    def result_values(self) -> "Tuple[Tuple[int, Value], ...]":
+        """Each Python result with the index of its first wasm result."""
+        return _group(self.results, self.result_guests)
+
     def __str__(self) -> str:
-        params = ", ".join(str(kind) for kind in self.params)
+        params = ", ".join(str(value) for _, value in self.param_values)
+        values = [str(value) for _, value in self.result_values]
         if self.results_as_tuple:
-            results = (
-                "(" + ", ".join(str(kind) for kind in self.results) + ("," if len(self.results) == 1 else "") + ")"
-            )
-        elif self.results:
-            results = str(self.results[0])
+            results = "(" + ", ".join(values) + ("," if len(values) == 1 else "") + ")"
+        elif values:
+            results = values[0]
         else:
             results = "()"
         caller = "Caller, " if self.wants_caller else ""
@@ -102,11 +159,26 @@ def _is_caller(annotation: Any) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, wasmtime.Caller)
 
 
+def _value_of(annotation: Any, what: str) -> Value:
+    """The wasm kind, or guest data, an annotation names; or a ``TypeError`` saying why not."""
+    for meta in getattr(annotation, "__metadata__", ()):
+        if isinstance(meta, Guest):
+            base = get_args(annotation)[0]
+            if base is str:
+                return GuestValue(meta, True)
+            if base in (bytes, bytearray, memoryview):
+                return GuestValue(meta, False)
+            raise TypeError(f"{what}: Guest() marks str or bytes, not {base!r}")
+    return _kind_of(annotation, what)
+
+
 def _kind_of(annotation: Any, what: str) -> Kind:
     """The wasm kind an annotation names, or a ``TypeError`` saying why not."""
     for meta in getattr(annotation, "__metadata__", ()):
         if isinstance(meta, Kind):
             return meta
+        if isinstance(meta, Guest):
+            raise TypeError(f"{what} is guest data ({annotation!r}); it stands for two wasm values, not one")
     if annotation in _PLAIN:
         return _PLAIN[annotation]
     if annotation is wasmtime.Func:
@@ -119,11 +191,13 @@ def _kind_of(annotation: Any, what: str) -> Kind:
         return Kind.FUNCREF
     raise TypeError(
         f"{what} is annotated {annotation!r}, which names no wasm value type; "
-        "use int, float, bool or a wasmjit marker (i32, i64, f32, f64, v128, funcref, externref)"
+        "use int, float, bool, a wasmjit marker (i32, i64, f32, f64, v128, funcref, externref) "
+        "or guest data (wasmjit.Str, wasmjit.Bytes)"
     )
 
 
-def _results_of(annotation: Any, what: str) -> "Tuple[Tuple[Kind, ...], bool]":
+def _results_of(annotation: Any, what: str) -> "Tuple[Tuple[Value, ...], bool]":
+    """The result values an annotation names, and whether they come as a tuple."""
     if annotation is None or annotation is type(None):
         return (), False
     if annotation is tuple or annotation is typing.Tuple:
@@ -135,8 +209,8 @@ def _results_of(annotation: Any, what: str) -> "Tuple[Tuple[Kind, ...], bool]":
             args = ()
         if args and args[-1] is Ellipsis:
             raise TypeError(f"{what}: a variable-length tuple[...] cannot name wasm results")
-        return tuple(_kind_of(arg, f"{what} item {i}") for i, arg in enumerate(args)), True
-    return (_kind_of(annotation, what),), False
+        return tuple(_value_of(arg, f"{what} item {i}") for i, arg in enumerate(args)), True
+    return (_value_of(annotation, what),), False
 
 
 _EMPTY = inspect.Parameter.empty
@@ -318,36 +392,55 @@ def infer(
             raise TypeError(
                 f"cannot infer a wasm signature for {name}: it takes *args; pass type=wasmtime.FuncType(...)"
             )
-        params = []
+        params: List[Value] = []
         for pname, annotation in positional:
             if annotation is _EMPTY:
                 raise TypeError(
                     f"parameter {pname!r} of {name} has no annotation; annotate it or pass type=wasmtime.FuncType(...)"
                 )
-            params.append(_kind_of(annotation, f"parameter {pname!r} of {name}"))
+            params.append(_value_of(annotation, f"parameter {pname!r} of {name}"))
         returns = None if shape.returns is _EMPTY else shape.returns
         results, as_tuple = _results_of(returns, f"the return annotation of {name}")
-        return Signature(tuple(params), results, wants_caller, as_tuple or len(results) > 1), name
+        return Signature.of_values(tuple(params), results, wants_caller, as_tuple), name
 
     params_t, results_t = kinds_of_functype(functype)
-    # wasm fills the first len(params_t) positional parameters; any others must have defaults.
-    if not shape.has_varargs and not required <= len(params_t) <= len(positional):
+    # wasm fills the first positional parameters (guest data takes two wasm
+    # values each); any others must have defaults.
+    param_guests: List[Tuple[int, GuestValue]] = []
+    flat = filled = 0
+    for pname, annotation in positional:
+        if flat >= len(params_t):
+            break
+        what = f"parameter {pname!r} of {name}"
+        value = None if annotation is _EMPTY else _value_of(annotation, what)
+        if isinstance(value, GuestValue):
+            param_guests.append((flat, _guest_for(value, params_t[flat : flat + 2], what)))
+            flat += 2
+        else:
+            if value is not None and value is not params_t[flat]:
+                raise TypeError(f"{what} is annotated {value} but the FuncType says {params_t[flat]}")
+            flat += 1
+        filled += 1
+    if (flat < len(params_t) and not shape.has_varargs) or filled < required:
         takes = str(len(positional)) if required == len(positional) else f"{required} to {len(positional)}"
         raise TypeError(f"{name} takes {takes} wasm parameter(s) but the FuncType has {len(params_t)}")
-    for index, (pname, annotation) in enumerate(positional[: len(params_t)]):
-        if annotation is _EMPTY:
-            continue
-        kind = _kind_of(annotation, f"parameter {pname!r} of {name}")
-        if kind is not params_t[index]:
-            raise TypeError(
-                f"parameter {pname!r} of {name} is annotated {kind} but the FuncType says {params_t[index]}"
-            )
     as_tuple = len(results_t) > 1
+    result_guests: Tuple[Tuple[int, GuestValue], ...] = ()
     if shape.returns is not _EMPTY:
-        results, annotated_tuple = _results_of(shape.returns, f"the return annotation of {name}")
+        declared, annotated_tuple = _results_of(shape.returns, f"the return annotation of {name}")
+        results, result_guests = _flatten(declared)
         if results != results_t:
-            declared = ", ".join(map(str, results)) or "none"
+            said = ", ".join(map(str, results)) or "none"
             expected = ", ".join(map(str, results_t)) or "none"
-            raise TypeError(f"{name} returns ({declared}) by its annotation but the FuncType says ({expected})")
-        as_tuple = annotated_tuple or as_tuple
-    return Signature(params_t, results_t, wants_caller, as_tuple), name
+            raise TypeError(f"{name} returns ({said}) by its annotation but the FuncType says ({expected})")
+        as_tuple = annotated_tuple or len(declared) > 1
+    signature = Signature(params_t, results_t, wants_caller, as_tuple, tuple(param_guests), result_guests)
+    return signature, name
+
+
+def _guest_for(value: GuestValue, pair: "Tuple[Kind, ...]", what: str) -> GuestValue:
+    """``value`` at two wasm parameters of a ``FuncType``: its address kind is theirs."""
+    if len(pair) != 2 or pair[0] is not pair[1] or pair[0] not in (Kind.I32, Kind.I64):
+        said = ", ".join(map(str, pair)) or "nothing"
+        raise TypeError(f"{what} is guest data ({value}): an address and a length (two i32 or two i64), not {said}")
+    return GuestValue(dataclasses.replace(value.guest, address=pair[0]), value.text)
