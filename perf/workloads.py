@@ -31,7 +31,7 @@ import wasmtime
 import wasmjit
 from wasmjit import f32, f64, i32, i64
 
-from . import dropin, floors, memory, reference, registration, wasm
+from . import dropin, floors, guest, memory, reference, registration, wasm
 from .allocations import AllocCase
 from .loops import bind_call, do_nothing, loop
 from .measure import Runner
@@ -47,7 +47,7 @@ Build = Callable[[List[str]], Mapping[str, Any]]
 class Workload:
     #: The workload's one name: its row in the table, its progress line, ``--only``, its targets, the JSON.
     key: str
-    #: ``callback``, ``call``, ``loop``, ``dropin``, ``memory``, ``registration`` or ``allocation``.
+    #: ``callback``, ``call``, ``loop``, ``dropin``, ``memory``, ``guest``, ``registration`` or ``allocation``.
     group: str
     #: What the report shows, and by what the per-operation value is divided for it.
     unit: str
@@ -396,6 +396,40 @@ WORKLOADS: Tuple[Workload, ...] = (
         1.0,
         'wasm calls a host reading 32 bytes: caller.memory().read vs caller["memory"].read(caller, ...)',
         memory.build_callback_read,
+    ),
+    Workload(
+        "callback-pair",
+        "guest",
+        "ns/call",
+        1.0,
+        "wasm calls an empty host (i32, i32) -> i32: the baseline of the guest-data callbacks",
+        guest.build_pair,
+        ("stock", *BACKENDS),
+    ),
+    Workload(
+        "guest-log-32",
+        "guest",
+        "ns/call",
+        1.0,
+        "wasm calls log(msg: wasmjit.Str) -> i32 with 32 bytes of UTF-8",
+        guest.build_log,
+    ),
+    Workload(
+        "guest-greet-32",
+        "guest",
+        "ns/call",
+        1.0,
+        "wasm calls greet(name: Str) -> str copied into guest memory through its allocator",
+        guest.build_greet,
+        ("stock", *BACKENDS),
+    ),
+    Workload(
+        "guest-checksum-1k",
+        "guest",
+        "ns/call",
+        1.0,
+        "typed checksum(data: Bytes) -> i32 with 1 KiB: alloc, copy in, call, free",
+        guest.build_checksum,
     ),
     Workload(
         "dropin-memory-callback",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import struct
+import threading
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import wasmtime
@@ -84,64 +85,106 @@ def _free_shape(params: Tuple[Kind, ...], results: Tuple[Kind, ...], address: Ki
 
 # Callbacks: the calling instance's exports -------------------------------------------------
 
-#: Allocator shapes of functions already checked, by the function's identity.
-_checked: Dict[bytes, str] = {}
+#: Allocator shapes of functions already checked, by the function's identity (store id, index).
+_checked: Dict[Tuple[int, int], str] = {}
 _CHECKED_MAX = 4096
 _SLOTS = 4
+_FUNC_KEY = struct.Struct("=QQ")  # wasmtime_func_t: its store id and its index in the store
+assert _FUNC_KEY.size == ctypes.sizeof(wasmtime_py.FuncStruct), "a function's identity is its whole wasmtime_func_t"
+_FUNC_OFFSET = wasmtime_py.ExternStruct.of.offset
+_TRAP_OFFSET = _SLOTS * ffi.SLOT_SIZE
+
+
+class _CallScratch(threading.local):
+    """Per thread: a ``wasmtime_extern_t`` for the look-up and a buffer for the allocator's call.
+
+    Per thread because another thread may run between the look-up and the
+    call; nothing in them outlives one allocation.
+    """
+
+    def __init__(self) -> None:
+        self.item = wasmtime_py.ExternStruct()
+        self.item_address = ctypes.addressof(self.item)
+        self.buffer = (ctypes.c_uint8 * (_TRAP_OFFSET + 8))()
+        base = ctypes.addressof(self.buffer)
+        # What the call receives, built once: ctypes passes them through unconverted.
+        self.func = ctypes.c_void_p(self.item_address + _FUNC_OFFSET)
+        self.slots = ctypes.c_void_p(base)
+        self.trap = ctypes.c_void_p(base + _TRAP_OFFSET)
+        self.contexts: Dict[int, ctypes.c_void_p] = {}
+
+
+_call_scratch = _CallScratch()
 
 
 class _CallerAllocator:
-    """Calls the calling instance's allocator export through the unchecked ABI."""
+    """Calls the calling instance's allocator export through the unchecked ABI.
+
+    Its type is checked once per function (by its identity), so the unchecked
+    call can never pass it arguments of the wrong type.
+    """
 
     def __init__(self, name: str, address: Kind) -> None:
         self.name = name
         self.encoded = name.encode("utf-8")
         self.address = address
-        self.code = address.exact_format
+        self.malloc = struct.Struct("<" + address.exact_format).pack_into
+        self.realloc = struct.Struct(
+            "<" + f"{address.exact_format}{16 - struct.calcsize(address.exact_format)}x" * 3 + address.exact_format
+        ).pack_into
+        self.result = struct.Struct(f"<{address.exact_format}").unpack_from
+        self.trap = struct.Struct(f"<{_TRAP_OFFSET}xQ").unpack_from
 
-    def __call__(self, caller_ptr: int, n: int) -> int:
-        item = wasmtime_py.ExternStruct()
-        if not ffi.caller_export_get(caller_ptr, self.encoded, len(self.encoded), ctypes.addressof(item)):
+    def __call__(self, caller_ptr: int, context: int, n: int) -> int:
+        scratch = _call_scratch
+        if not ffi.caller_export_get(caller_ptr, self.encoded, len(self.encoded), scratch.item_address):
             raise GuestError(f"the calling instance has no export named {self.name!r} (the allocator)")
-        if int(item.kind) != wasmtime_py.EXTERN_FUNC:
+        if _MEMORY[scratch.item_address] != wasmtime_py.EXTERN_FUNC:
             raise GuestError(f"export {self.name!r} of the calling instance is not a function (the allocator)")
-        handle = item.of.func
-        key = bytes(handle)
-        context = ffi.caller_context(caller_ptr)
+        key: Tuple[int, int] = _FUNC_KEY.unpack_from(_MEMORY, scratch.item_address + _FUNC_OFFSET)
         shape = _checked.get(key)
         if shape is None:
-            from .caller import Caller
-            from .valtypes import kinds_of_functype
-
-            caller = Caller(caller_ptr)
-            try:
-                params, results = kinds_of_functype(wasmtime_py.func_from_handle(handle).type(caller))
-            finally:
-                caller._invalidate()
-            shape = _allocator_shape(params, results, self.address, self.name)
-            if len(_checked) >= _CHECKED_MAX:
-                _checked.clear()
-            _checked[key] = shape
-        buffer = (ctypes.c_uint8 * (_SLOTS * ffi.SLOT_SIZE + 8))()
-        base = ctypes.addressof(buffer)
-        arguments = (n,) if shape == _MALLOC else (0, 0, 1, n)
-        for index, argument in enumerate(arguments):
-            struct.pack_into("<" + self.code, buffer, index * ffi.SLOT_SIZE, argument)
-        trap_at = _SLOTS * ffi.SLOT_SIZE
-        error = ffi.func_call_unchecked_prebuilt(
-            ctypes.c_void_p(context),
-            ctypes.c_void_p(ctypes.addressof(handle)),
-            ctypes.c_void_p(base),
-            ctypes.c_size_t(len(arguments)),
-            ctypes.c_void_p(base + trap_at),
-        )
-        trap = struct.unpack_from("<Q", buffer, trap_at)[0]
+            shape = self._check(caller_ptr, key)
+        buffer = scratch.buffer
+        if shape == _MALLOC:
+            self.malloc(buffer, 0, n)
+            count = _ONE
+        else:
+            self.realloc(buffer, 0, 0, 0, 1, n)
+            count = _FOUR
+        context_arg = scratch.contexts.get(context)
+        if context_arg is None:
+            if len(scratch.contexts) > 64:
+                scratch.contexts.clear()
+            context_arg = scratch.contexts[context] = ctypes.c_void_p(context)
+        error = ffi.func_call_unchecked_prebuilt(context_arg, scratch.func, scratch.slots, count, scratch.trap)
+        (trap,) = self.trap(buffer)
         if trap:
+            struct.pack_into("<Q", buffer, _TRAP_OFFSET, 0)
             raise wasmtime_py.trap_from_address(trap)
         if error:
             raise wasmtime_py.error_from_address(error)
-        pointer: int = struct.unpack_from("<" + self.code, buffer, 0)[0]
+        pointer: int = self.result(buffer)[0]
         return pointer
+
+    def _check(self, caller_ptr: int, key: Tuple[int, int]) -> str:
+        from .caller import Caller
+        from .valtypes import kinds_of_functype
+
+        handle = wasmtime_py.FuncStruct.from_buffer_copy(_MEMORY, _call_scratch.item_address + _FUNC_OFFSET)
+        caller = Caller(caller_ptr)
+        try:
+            params, results = kinds_of_functype(wasmtime_py.func_from_handle(handle).type(caller))
+        finally:
+            caller._invalidate()
+        shape = _allocator_shape(params, results, self.address, self.name)
+        if len(_checked) >= _CHECKED_MAX:
+            _checked.clear()
+        _checked[key] = shape
+        return shape
+
+
+_ONE, _FOUR = ctypes.c_size_t(1), ctypes.c_size_t(4)
 
 
 class CallerReader:
@@ -180,12 +223,16 @@ class CallerWriter:
     def __call__(self, caller_ptr: int, data: Any) -> Tuple[int, int]:
         payload = encode_guest(self.value, data, self.what)
         n = len(payload) if type(payload) is bytes else payload.nbytes
-        ptr = self.allocate(caller_ptr, n)
         try:
-            # After the allocator ran: the memory may have grown, and moved.
             core = caller_core(caller_ptr, self.memory)
-            core.write(core.context, ptr, payload)  # type: ignore[arg-type]  # set by caller_core
-        except (OutOfBounds, KeyError, TypeError) as error:
+        except (KeyError, TypeError) as error:
+            raise _in_bounds(error, self.what) from None
+        context: int = core.context  # type: ignore[assignment]  # set by caller_core
+        ptr = self.allocate(caller_ptr, context, n)
+        try:
+            # The core checks the size again: the allocator may have grown, and moved, the memory.
+            core.write(context, ptr, payload)
+        except OutOfBounds as error:
             raise _in_bounds(error, f"{self.what} (the allocator returned {ptr})") from None
         return ptr, n
 
