@@ -59,15 +59,7 @@ DOC_FORMATS: Tuple[DocFormat, ...] = (
 )
 
 #: (file, quoted format) of the quotes known to disagree with the code.
-KNOWN_MISMATCHES = {
-    ("backends.md", "=i12xi"),
-    ("backends.md", "=i"),
-    ("backends.md", "=I"),
-    ("design.md", "=i12xq"),
-    ("design.md", "=d8x16xQ"),
-    ("design.md", "=i12xi"),
-    ("design.md", "=i"),
-}
+KNOWN_MISMATCHES: set[tuple[str, str]] = set()
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ WAT = r"""
   (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (call $malloc (local.get 3)))
   (func (export "free") (param i32) (global.set $freed (i32.add (global.get $freed) (i32.const 1))))
   (func (export "freed") (result i32) (global.get $freed))
+  (func (export "heap_top") (result i32) (global.get $heap))
   (func (export "reset") (global.set $heap (i32.const 4096)))
   (func (export "call_log") (param i32 i32) (call $log (local.get 0) (local.get 1)))
   (func (export "call_log2") (param i32 i32 i32 i32 i32) (result i32)
@@ -153,6 +154,25 @@ def test_results_through_cabi_realloc(backend, store):
     ptr, n = put(store, instance, b"quiet")
     out_ptr, out_n = instance.exports(store)["call_greet"](store, ptr, n)
     assert get(store, instance, out_ptr, out_n) == b"QUIET"
+
+
+def test_exact_path_does_not_allocate_guest_results_twice(backend, store):
+    """An unsigned i32 beside guest data sends the results to the exact path: one allocation only."""
+
+    def both(data: Bytes) -> Tuple[i32, Annotated[bytes, MALLOC]]:
+        return 0xFFFFFFFF, b"abc"
+
+    host = Host()
+    linker = wasmjit.Linker(store.engine)
+    for name in ("log", "log2", "greet"):
+        linker.define_callback("host", name, getattr(host, name), backend=backend)
+    linker.define_callback("host", "both", both, backend=backend)
+    instance = linker.instantiate(store, wasmtime.Module(store.engine, WAT))
+    exports = instance.exports(store)
+    before = exports["heap_top"](store)
+    count, ptr, n = exports["call_both"](store, 0, 0)
+    assert (count, n) == (-1, 3) and get(store, instance, ptr, n) == b"abc"
+    assert exports["heap_top"](store) - before == 8  # one 3-byte allocation, rounded to 8
 
 
 def test_result_without_an_allocator_is_refused_at_registration(store):

@@ -1,7 +1,8 @@
 """Re-entrancy: host -> wasm -> host -> wasm through the same Function and typed function.
 
 A typed call owns one argument/result buffer; a nested call through the same
-typed function reuses it, and the same trampoline runs at every depth.  The
+typed function finds it busy and goes through a sibling caller with a buffer
+of its own, running the same trampoline code at every depth.  The
 results, the references and the exceptions must be right at every depth.
 
 Unbounded recursion must end in a ``wasmtime.Trap`` (wasm's stack limit) or

@@ -1,9 +1,10 @@
 """A typed caller's buffer is never shared by two calls at once.
 
-A call that finds its caller's buffer busy — re-entered from a host callback
-during its own call, or made from another thread while a call is under way
-(wasmtime forbids using one store from two threads at once, but that misuse
-must not mix up values) — goes through a sibling caller with its own buffer.
+A call that finds its caller's buffer busy is either re-entered from a host
+callback during its own call — it goes through a sibling caller with its own
+buffer — or made from another thread while a call is under way, which raises
+``RuntimeError`` (wasmtime forbids using one store from two threads at once,
+and that misuse must neither mix up values nor crash wasmtime).
 An interrupt raised as the call into wasm returns leaves nothing behind: the
 next call neither finds the buffer busy nor reads the interrupted call's trap.
 """

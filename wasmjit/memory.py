@@ -252,7 +252,7 @@ class Memory:
     def view(self, ptr: int, n: int) -> "_View":
         """``with memory.view(ptr, n) as view:`` a writable ``memoryview`` of the memory itself.
 
-        Released when the block ends (see the module documentation for the
+        Released when the block ends (see :mod:`wasmjit.boundary.memories` for the
         rules: nothing derived from it may outlive the block, and wasm must
         not run inside it).
         """

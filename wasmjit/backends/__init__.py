@@ -1,4 +1,4 @@
-"""Backends render a :class:`~wasmjit.plan.Plan` into a trampoline.
+"""Backends render a :class:`~wasmjit.model.plan.Plan` into a trampoline.
 
 ``bytecode``  assembles a code object (the ``bytecode`` package)
 ``source``    renders Python source, compiles it, registers it in ``linecache``

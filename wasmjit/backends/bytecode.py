@@ -309,9 +309,10 @@ _assembled: Dict[Program, types.CodeType] = {}
 def _assemble(shape: Program, constant_names: "List[str]", lines: Dict[Path, int]) -> types.CodeType:
     """Assemble the code object of one program shape; every constant is a placeholder.
 
-    Programs of one shape differ only in their constants (the ``struct``
-    formats of their kinds, the names of their converters, the bound
-    callable): plans of the same shape share one assembly.
+    Programs of one shape differ only in the values of their constants
+    (the ``struct`` formats of their kinds, the bound callable): plans of
+    the same shape share one assembly.  (A program that calls a converter
+    names it, so kinds with different converters make different shapes.)
     """
     found = _assembled.get(shape)
     if found is not None:

@@ -99,6 +99,7 @@ def _callback(plan: Plan, statics: Dict[str, Any], bindings: CallbackBindings) -
         result = MISSING
         caller = None
         keep: Optional[List[Any]] = [] if keeps_refs else None
+        written: Optional[List[int]] = None
         try:
             if interrupts_state.pending:
                 raise_interrupt()
@@ -132,11 +133,15 @@ def _callback(plan: Plan, statics: Dict[str, Any], bindings: CallbackBindings) -
                 outputs = (result,)
             if result_values is not None:
                 flat: List[Any] = []
+                copied: List[int] = []
                 for (_, write), output in zip(result_values, outputs, strict=True):
                     if write is None:
                         flat.append(output)
                     else:
-                        flat.extend(write(caller_ptr, output))
+                        pair = write(caller_ptr, output)
+                        flat.extend(pair)
+                        copied.extend(pair)
+                written = copied
                 outputs = flat
             for index, cls in class_checks:
                 if outputs[index].__class__ is not cls:
@@ -149,6 +154,8 @@ def _callback(plan: Plan, statics: Dict[str, Any], bindings: CallbackBindings) -
             if keep:
                 release(keep)
         except BaseException as exc:
+            if result_values is not None:
+                return fail(exc, result, raw, caller_ptr, caller, keep, None if written is None else tuple(written))
             return fail(exc, result, raw, caller_ptr, caller, keep)
         return None
 

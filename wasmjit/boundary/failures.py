@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import struct
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
 import wasmtime
 
@@ -76,6 +76,7 @@ class CallbackFailure:
         caller_ptr: Optional[int],
         caller: Optional[Caller],
         keep: Optional[List[Any]],
+        written: Optional[Tuple[int, ...]] = None,
     ) -> Optional[int]:
         try:
             if caller is not None:
@@ -86,13 +87,19 @@ class CallbackFailure:
                 # The callback (or decoding its parameters) raised, or an
                 # interrupt arrived: the exception itself crosses wasm.
                 return errors.park(exc)
-            self.store_exact(result, raw, caller_ptr)
+            self.store_exact(result, raw, caller_ptr, written)
             return None
         except BaseException as error:
             return errors.park(error)
 
-    def store_exact(self, result: Any, raw: int, caller_ptr: Optional[int]) -> None:
-        """Validate every result and store it, or raise saying what is wrong."""
+    def store_exact(
+        self, result: Any, raw: int, caller_ptr: Optional[int], written: Optional[Tuple[int, ...]] = None
+    ) -> None:
+        """Validate every result and store it, or raise saying what is wrong.
+
+        ``written``: the addresses and lengths of the guest data the fast path
+        already copied into guest memory (they are not allocated again).
+        """
         plan = self.plan
         shape = plan.signature.result_values
         name = self.name
@@ -112,9 +119,13 @@ class CallbackFailure:
         keep: List[Any] = []
         try:
             encoded: List[Any] = []
+            copied = iter(written or ())
             for position, ((index, value), item) in enumerate(zip(shape, values, strict=True)):
                 if isinstance(value, GuestValue):
-                    encoded.extend(self._guests[guest_writer(index)](caller_ptr, item))
+                    if written:
+                        encoded.extend((next(copied), next(copied)))
+                    else:
+                        encoded.extend(self._guests[guest_writer(index)](caller_ptr, item))
                 else:
                     encoded.append(exact_value(value, item, context, keep, f"result {position} of {name}"))
             self._exact(ffi.MEMORY, raw, *encoded)
@@ -149,7 +160,10 @@ class WasmtimeCallbackFailure(CallbackFailure):
         super().__init__(plan, name)
         self._valtypes = [valtypes.valtype(kind) for kind in plan.results]
 
-    def store_exact(self, result: Any, raw: int, caller_ptr: Optional[int]) -> None:
+    def store_exact(
+        self, result: Any, raw: int, caller_ptr: Optional[int], written: Optional[Tuple[int, ...]] = None
+    ) -> None:
+        # (install() specialises FuncTypes only: there is no guest data here.)
         # The same steps, checks and messages as wasmtime-py's own trampoline.
         kinds = self.plan.results
         if not kinds:

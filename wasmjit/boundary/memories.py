@@ -133,7 +133,7 @@ CORE_ATTRIBUTE = "_wasmjit_core"
 #: The attribute under which a store or a caller keeps its context address (set by :func:`open_context`).
 CONTEXT_ATTRIBUTE = "_wasmjit_context"
 
-#: How many cores are kept for memories no object refers to any more (the oldest go first).
+#: How many cores are kept at the most (the oldest go first; an object that holds one keeps using it).
 CORES_KEPT = 1024
 
 

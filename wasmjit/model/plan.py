@@ -363,6 +363,10 @@ class Plan:
             prologue.append(assign("caller", None))
         if keep:
             prologue.append(assign("keep", NewList()))
+        # Guest data copied out by the fast path: the exact path must not allocate it again.
+        written = "written" if sig.result_guests else None
+        if written:
+            prologue.append(assign(written, None))
         # The interrupt point: an interrupt that arrived before the try is
         # raised here, inside it (see wasmjit.boundary.interrupts).
         body: List[Stmt] = [if_(is_(attr("interrupts", "pending"), True), do("raise_interrupt"))]
@@ -399,13 +403,17 @@ class Plan:
         # The slots' values: guest data is copied into the calling instance's
         # memory through its allocator, and stands for its address and length.
         encoded: List[Expr] = []
+        copied: List[Expr] = []
         for value_expr, (index, value) in zip(values, sig.result_values, strict=True):
             if isinstance(value, GuestValue):
                 pair = (f"g{index}", f"g{index + 1}")
                 body.append(unpack(pair, call(guest_writer(index), "caller_ptr", value_expr)))
                 encoded.extend(Name(n) for n in pair)
+                copied.extend(Name(n) for n in pair)
             else:
                 encoded.append(value_expr)
+        if written:
+            body.append(assign(written, MakeTuple(tuple(copied))))
         body.extend(_class_check(encoded[index], cls) for index, cls in self.class_checks)
         for index, conv in self.encoders:
             body.append(assign(f"e{index}", call(conv, "ctx" if self.needs_context else None, encoded[index], keep)))
@@ -414,7 +422,9 @@ class Plan:
             body.append(do("encode", "MEMORY", "raw", *encoded))
         if keep:
             body.append(do("release", keep))
-        handler = (return_(call("fail", "exc", "result", "raw", "caller_ptr", caller, keep)),)
+        handler = (
+            return_(call("fail", "exc", "result", "raw", "caller_ptr", caller, keep, *((written,) if written else ()))),
+        )
         return Program(
             self.name,
             ("env", "caller_ptr", "raw", "nraw"),
