@@ -510,9 +510,15 @@ def test_a_class_is_a_callable_whose_result_is_an_instance(store, backend):
 
 
 def test_a_builtin_without_a_readable_signature_is_reported_as_such(store):
-    import time
-
-    with pytest.raises(TypeError, match=r"perf_counter: Python cannot read its signature .*pass type="):
-        wasmjit.Function.from_callback(store, time.perf_counter)
-    f64_result = wasmtime.FuncType([], [wasmtime.ValType.f64()])
-    assert wasmjit.Function.from_callback(store, time.perf_counter, type=f64_result).signature.results
+    """``min`` has no signature Python can read (several forms); ``type=`` makes it usable."""
+    with pytest.raises(TypeError, match=r"min: Python cannot read its signature .*pass type="):
+        wasmjit.Function.from_callback(store, min)
+    i64_type = wasmtime.ValType.i64()
+    host = wasmjit.Function.from_callback(store, min, type=wasmtime.FuncType([i64_type, i64_type], [i64_type]))
+    module = wasmtime.Module(
+        store.engine,
+        """(module (import "" "f" (func $f (param i64 i64) (result i64)))
+             (func (export "run") (param i64 i64) (result i64) (call $f (local.get 0) (local.get 1))))""",
+    )
+    run = wasmjit.typed(store, wasmtime.Instance(store, module, [host]).exports(store)["run"])
+    assert run(3, -9) == -9

@@ -114,7 +114,11 @@ def test_typed_references_are_a_type_error_not_an_abort() -> None:
     script = textwrap.dedent(
         """
         import wasmtime, wasmjit
-        store = wasmtime.Store()
+        # Typed references need these proposals; wasmtime < 47 leaves them off by default.
+        config = wasmtime.Config()
+        config.wasm_function_references = True
+        config.wasm_gc = True
+        store = wasmtime.Store(wasmtime.Engine(config))
         module = wasmtime.Module(store.engine, '(module (import "" "f" (func (param (ref func)))))')
         try:
             wasmjit.Function.from_callback(store, lambda f: None, type=module.imports[0].type)

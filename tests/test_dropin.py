@@ -274,3 +274,15 @@ def test_func_called_under_install_does_not_keep_its_store_alive(installed):
     ref = weakref.ref(store)
     del store
     assert ref() is None  # freed by reference counting, as in stock: func outlives it
+
+
+def test_install_refuses_a_wasmtime_py_without_the_private_names_it_needs(monkeypatch, store):
+    """A future wasmtime-py that renamed an internal: install() says what and which version; the rest works."""
+    from wasmjit.boundary import wasmtime_py
+
+    monkeypatch.setattr(wasmtime_py, "PRIVATE_NAMES", (*wasmtime_py.PRIVATE_NAMES, ("wasmtime._func", "renamed")))
+    with pytest.raises(RuntimeError, match=r"cannot patch wasmtime-py [0-9.]+: it lacks wasmtime\._func\.renamed"):
+        wasmjit.install()
+    assert not wasmjit.installed()
+    module = wasmtime.Module(store.engine, '(module (func (export "f") (result i32) (i32.const 7)))')
+    assert wasmjit.typed(store, wasmtime.Instance(store, module, []).exports(store)["f"])() == 7

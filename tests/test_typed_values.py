@@ -614,7 +614,11 @@ import sys
 import wasmtime
 import wasmjit
 
-store = wasmtime.Store()
+# Typed references need these proposals; wasmtime < 47 leaves them off by default.
+config = wasmtime.Config()
+config.wasm_function_references = True
+config.wasm_gc = True
+store = wasmtime.Store(wasmtime.Engine(config))
 module = wasmtime.Module(store.engine, sys.argv[1])
 func = wasmtime.Instance(store, module, []).exports(store)["f"]
 try:

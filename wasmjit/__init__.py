@@ -3,7 +3,7 @@
 * :meth:`Function.from_callback` — host functions (wasm -> Python) with a
   trampoline specialised for their signature.
 * :func:`typed` — callers of wasm functions (Python -> wasm) specialised the
-  same way.
+  same way; :func:`exports` — a typed caller for every export of an instance.
 * :func:`install` — the same trampolines for unmodified wasmtime-py code.
 * :class:`Memory` (and ``Caller.memory()``) — fast, bounds-checked guest memory.
 
@@ -22,6 +22,7 @@ from .boundary.errors import DynamicCodeUnavailable
 from .callbacks import Function, Linker
 from .calls import TypedFunc, typed
 from .dropin import install, installed, uninstall
+from .exports import Exports, exports
 from .memory import Memory, OutOfBounds
 from .model.kinds import Bytes, Guest, Kind, Str, externref, f32, f64, funcref, i32, i64, v128
 from .model.signature import Signature
@@ -36,6 +37,8 @@ __all__ = [
     "OutOfBounds",
     "typed",
     "TypedFunc",
+    "exports",
+    "Exports",
     "install",
     "uninstall",
     "installed",

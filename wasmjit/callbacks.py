@@ -9,9 +9,10 @@ it to ``wasmtime_func_new_unchecked``.  The result *is* a ``wasmtime.Func``.
 
 from __future__ import annotations
 
+import builtins
 import ctypes
 import weakref
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple, TypeVar
 
 import wasmtime
 
@@ -23,6 +24,8 @@ from .model.plan import CallbackBindings, Flavour, Plan, callback_plan
 from .model.signature import Signature, callable_name, infer, signature_of_functype
 
 __all__ = ["Function", "Linker"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 _FuncTypeCache = Dict[Tuple[Tuple[Kind, ...], Tuple[Kind, ...]], wasmtime.FuncType]
 _functypes: "weakref.WeakKeyDictionary[wasmtime.Engine, _FuncTypeCache]" = weakref.WeakKeyDictionary()
@@ -199,3 +202,64 @@ class Linker(wasmtime.Linker):
         prepared = PreparedCallback(self.engine, callback, type, access_caller, dynamic_code, backend)
         prepared.define(self, module, name)
         return prepared.owner.backend
+
+    def callback(
+        self,
+        module: str,
+        name: Optional[str] = None,
+        *,
+        type: Optional[wasmtime.FuncType] = None,
+        access_caller: Optional[bool] = None,
+        dynamic_code: Optional[bool] = None,
+        backend: Optional[str] = None,
+    ) -> Callable[[_F], _F]:
+        """A decorator that defines the function it decorates as ``module.name``.
+
+        ``@linker.callback("env")`` above ``def double(x: i32) -> i32``
+        defines ``env.double`` now, as :meth:`define_callback` would, and
+        returns ``double`` itself, unchanged: it stays an ordinary Python
+        function, callable and testable without wasm.  The import is named
+        after the function's ``__name__``, or ``name=``
+        (``@linker.callback("env", name="now")``), which a lambda or any
+        callable without a ``__name__`` needs.  The keyword options are those
+        of :meth:`define_callback`.  A definition that already exists raises
+        ``wasmtime.WasmtimeError``, unless the linker allows shadowing.
+        """
+        if not isinstance(module, str):
+            if callable(module):
+                raise TypeError(
+                    "Linker.callback() takes the import's module name first: "
+                    'write @linker.callback("env"), not @linker.callback'
+                )
+            raise TypeError(f"Linker.callback() module must be a str, not {builtins.type(module).__name__}")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"Linker.callback() name= must be a str, not {builtins.type(name).__name__}")
+
+        def define(callback: _F) -> _F:
+            self.define_callback(
+                module,
+                name if name is not None else _import_name(callback, module),
+                callback,
+                type=type,
+                access_caller=access_caller,
+                dynamic_code=dynamic_code,
+                backend=backend,
+            )
+            return callback
+
+        return define
+
+
+def _import_name(callback: Any, module: str) -> str:
+    """The name ``@linker.callback(module)`` defines ``callback`` under: its ``__name__``."""
+    found = getattr(callback, "__name__", None)
+    if not isinstance(found, str) or not found:
+        raise TypeError(
+            f"{callback!r} has no __name__ to define it under; "
+            f'name the import: @linker.callback({module!r}, name="...")'
+        )
+    if found == "<lambda>":
+        raise TypeError(
+            f'a lambda has no name to define it under; name the import: @linker.callback({module!r}, name="...")'
+        )
+    return found

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import collections.abc
 import ctypes
+import inspect
 import sys
 import typing
 import weakref
-from typing import Any, Optional, Protocol, Tuple, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Protocol, Tuple, overload, runtime_checkable
 
 import wasmtime
-from typing_extensions import get_args, get_origin
+from typing_extensions import Annotated, ParamSpec, TypeVar, get_args, get_origin
 
 from .backends import bind
 from .boundary import ffi, wasmtime_py
@@ -31,23 +32,38 @@ from .boundary.conversions import store_id_of_context
 from .boundary.failures import CallFailure, check_store
 from .boundary.guest import GuestAccess, guest_access
 from .boundary.lifetimes import CallOwner
-from .model.kinds import Kind
+from .model.kinds import GuestValue, Kind, externref, f32, f64, funcref, i32, i64, v128
 from .model.plan import CallBindings, Flavour, Plan, call_plan
-from .model.signature import Signature, _results_of, _value_of, kinds_of_functype
+from .model.signature import Signature, Value, _results_of, _value_of, kinds_of_functype
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeForm
 
 __all__ = ["typed", "TypedFunc"]
 
+# The parameters and result a typed caller is called with, for type checkers.
+# With their defaults, a bare ``TypedFunc`` is ``TypedFunc[..., Any]``.
+_P = ParamSpec("_P", default=...)
+_R = TypeVar("_R", default=Any)
+_R_co = TypeVar("_R_co", covariant=True, default=Any)
+
 
 @runtime_checkable
-class TypedFunc(Protocol):
-    """What :func:`typed` returns: a plain function bound to its store."""
+class TypedFunc(Protocol[_P, _R_co]):
+    """What :func:`typed` returns: a plain function bound to its store.
+
+    For type checkers it is generic in its parameters and result:
+    ``typed(store, f, Callable[[i32, i32], i32])`` is a
+    ``TypedFunc[[int, int], int]``, callable as ``(int, int) -> int``; without
+    ``signature=`` it is a ``TypedFunc[..., Any]``.
+    """
 
     backend: str
     """Which backend built it: ``"bytecode"``, ``"source"`` or ``"reflect"``."""
     signature: Signature
     """The wasm signature of the function it calls."""
 
-    def __call__(self, *args: Any) -> Any: ...
+    def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R_co: ...
 
 
 def _aligned_buffer(size: int) -> Tuple[Any, int]:
@@ -82,6 +98,48 @@ def _declared(declared: Any, signature: Signature) -> Signature:
     return said
 
 
+# Overloads for type checkers (PEP 747 ``TypeForm``): ``signature=`` is a type
+# expression, and the caller is typed as it says.  One result is returned bare
+# even when written ``tuple[R]``.
+@overload
+def typed(
+    store: wasmtime.Store,
+    func: wasmtime.Func,
+    signature: "TypeForm[Callable[_P, Tuple[_R]]]",
+    *,
+    name: Optional[str] = None,
+    instance: Optional[wasmtime.Instance] = None,
+    dynamic_code: Optional[bool] = None,
+    backend: Optional[str] = None,
+) -> "TypedFunc[_P, _R]": ...
+
+
+@overload
+def typed(
+    store: wasmtime.Store,
+    func: wasmtime.Func,
+    signature: "TypeForm[Callable[_P, _R]]",
+    *,
+    name: Optional[str] = None,
+    instance: Optional[wasmtime.Instance] = None,
+    dynamic_code: Optional[bool] = None,
+    backend: Optional[str] = None,
+) -> "TypedFunc[_P, _R]": ...
+
+
+@overload
+def typed(
+    store: wasmtime.Store,
+    func: wasmtime.Func,
+    signature: None = None,
+    *,
+    name: Optional[str] = None,
+    instance: Optional[wasmtime.Instance] = None,
+    dynamic_code: Optional[bool] = None,
+    backend: Optional[str] = None,
+) -> "TypedFunc[..., Any]": ...
+
+
 def typed(
     store: wasmtime.Store,
     func: wasmtime.Func,
@@ -91,7 +149,7 @@ def typed(
     instance: Optional[wasmtime.Instance] = None,
     dynamic_code: Optional[bool] = None,
     backend: Optional[str] = None,
-) -> TypedFunc:
+) -> "TypedFunc[..., Any]":
     """A specialised caller of ``func`` in ``store``: ``add = typed(store, f); add(1, 2)``.
 
     The wasm type is read once, now.  The result takes positional arguments
@@ -99,8 +157,15 @@ def typed(
     ``tuple`` (wasmtime-py's ``Func.__call__`` returns a list).
     ``signature=`` optionally states the expected type (``Callable[[i32,
     i32], i32]``) and is checked now (``TypeError`` if it differs).
-    ``name=`` names the function in error messages.  ``dynamic_code=`` and
-    ``backend=`` choose the backend as for callbacks.
+    ``name=`` names the function in error messages, and is its
+    ``__name__``.  ``dynamic_code=`` and ``backend=`` choose the backend as
+    for callbacks.  ``inspect.signature()`` and ``help()`` show the wasm
+    types: positional-only parameters ``a0``, ``a1``, ... annotated with
+    the markers (``wasmjit.i32``, ...), and the result.
+
+    Type checkers see ``TypedFunc[[int, int], int]`` for
+    ``signature=Callable[[i32, i32], i32]`` (PEP 747 ``TypeForm``; mypy 2,
+    pyright), and ``TypedFunc[..., Any]`` without ``signature=``.
 
     Guest data: ``signature=`` may declare ``wasmjit.Str``/``wasmjit.Bytes``
     (or ``Annotated[str, wasmjit.Guest(alloc=..., free=...)]``) where the
@@ -117,7 +182,54 @@ def typed(
     function, _ = specialise(
         store, func, signature, name=name, dynamic_code=dynamic_code, backend=backend, instance=instance
     )
+    _describe(function, name)
     return function
+
+
+_MARKERS: Dict[Kind, Any] = {
+    Kind.I32: i32,
+    Kind.I64: i64,
+    Kind.F32: f32,
+    Kind.F64: f64,
+    Kind.V128: v128,
+    Kind.FUNCREF: funcref,
+    Kind.EXTERNREF: externref,
+}
+
+
+def _annotation_of(value: Value) -> Any:
+    """The annotation that stands for one Python value of a signature: a marker, or guest data."""
+    if isinstance(value, GuestValue):
+        return Annotated[str if value.text else bytes, value.guest]
+    return _MARKERS[value]
+
+
+def python_signature(signature: Signature) -> inspect.Signature:
+    """``signature`` as Python sees a typed caller of it: ``(a0: i32, a1: i32, /) -> i32``."""
+    parameters = [
+        inspect.Parameter(f"a{index}", inspect.Parameter.POSITIONAL_ONLY, annotation=_annotation_of(value))
+        for index, (_, value) in enumerate(signature.param_values)
+    ]
+    results = tuple(_annotation_of(value) for _, value in signature.result_values)
+    returns: Any
+    if signature.results_as_tuple:
+        returns = Tuple[results]
+    else:
+        returns = results[0] if results else None
+    return inspect.Signature(parameters, return_annotation=returns)
+
+
+def _describe(function: Any, name: Optional[str]) -> None:
+    """Give a typed caller the ``__signature__`` and ``__doc__`` ``help()`` shows."""
+    signature: Signature = function.signature
+    function.__signature__ = python_signature(signature)
+    what = f"the wasm function {name!r}" if name else "a wasm function"
+    count = len(signature.result_values)
+    returns = "None" if count == 0 else "its result" if count == 1 else "its results as a tuple"
+    function.__doc__ = (
+        f"Call {what} of type {signature}.\n\n"
+        f"A wasmjit typed call ({function.backend} backend): positional arguments only; returns {returns}."
+    )
 
 
 _DEFAULT_NAME = "wasm function"

@@ -69,7 +69,20 @@ def install() -> None:
     """Route wasmtime-py's ``Func``, ``Linker.define_func`` and ``Func.__call__`` through wasmjit.
 
     Idempotent; :func:`uninstall` restores wasmtime-py's own methods.
+    Raises ``RuntimeError`` naming what is missing when the installed
+    wasmtime-py lacks one of the private names wasmjit relies on (see
+    :mod:`wasmjit.boundary.wasmtime_py`); the rest of wasmjit keeps working.
     """
+    absent = wasmtime_py.missing()
+    if absent:
+        import importlib.metadata
+
+        version = importlib.metadata.version("wasmtime")
+        raise RuntimeError(
+            f"wasmjit.install() cannot patch wasmtime-py {version}: it lacks {', '.join(absent)}. "
+            "Function.from_callback, typed() and Memory still work; install() needs a wasmtime-py "
+            "this wasmjit release knows (see wasmjit.boundary.wasmtime_py.PRIVATE_NAMES)"
+        )
     with _lock:
         if _originals:
             return

@@ -16,9 +16,10 @@ code object's filename, so a traceback through a bytecode trampoline shows
 the equivalent Python.
 
 Instruction sequences differ between CPython versions; this backend emits
-the forms of CPython 3.11, 3.12 and 3.13 (call sequences, jump names,
-``TO_BOOL``) and reports itself unavailable elsewhere (the probe then moves
-on to ``source``).
+the forms of CPython 3.11 to 3.15 (call sequences, jump names, ``TO_BOOL``,
+3.14's ``NOT_TAKEN`` and docstring flag) and reports itself unavailable
+elsewhere, or when the installed ``bytecode`` package predates the running
+CPython (the probe then moves on to ``source``).
 """
 
 from __future__ import annotations
@@ -61,8 +62,15 @@ from ..model.plan import Plan
 
 __all__ = ["BytecodeTemplate", "SUPPORTED", "unsupported_reason"]
 
-SUPPORTED = ((3, 11), (3, 12), (3, 13))
+SUPPORTED = ((3, 11), (3, 12), (3, 13), (3, 14), (3, 15))
 _VERSION = sys.version_info[:2]
+
+#: The first ``bytecode`` release that knows each CPython's instruction set.
+_BYTECODE_MINIMUM = {(3, 11): (0, 14), (3, 12): (0, 15), (3, 13): (0, 16), (3, 14): (0, 17), (3, 15): (0, 19)}
+
+#: 3.14+: ``co_consts[0]`` is the docstring only when the code says so
+#: (``inspect.CO_HAS_DOCSTRING``; the ``bytecode`` package does not set it).
+_CO_HAS_DOCSTRING = 0x4000000
 
 _counter = itertools.count(1)
 
@@ -72,16 +80,36 @@ def unsupported_reason() -> "str | None":
         return f"the bytecode backend needs CPython (this is {sys.implementation.name})"
     if sys.version_info[:2] not in SUPPORTED:
         version = ".".join(map(str, sys.version_info[:2]))
-        return f"the bytecode backend emits CPython 3.11-3.13 instructions (this is {version})"
+        return f"the bytecode backend emits CPython 3.11-3.15 instructions (this is {version})"
     try:
-        import bytecode  # noqa: F401
+        import bytecode
     except Exception as exc:  # missing, or its import refused (an audit hook forbidding compile)
         return f"the bytecode package is not importable here ({type(exc).__name__}: {exc})"
+    installed = _release(getattr(bytecode, "__version__", ""))
+    needed = _BYTECODE_MINIMUM[sys.version_info[:2]]
+    if installed < needed:
+        version = ".".join(map(str, sys.version_info[:2]))
+        return (
+            f"bytecode {bytecode.__version__} predates CPython {version}; "
+            f"the bytecode backend needs bytecode>={'.'.join(map(str, needed))} here"
+        )
     return None
+
+
+def _release(text: str) -> "Tuple[int, ...]":
+    parts = []
+    for part in text.split(".")[:2]:
+        digits = "".join(itertools.takewhile(str.isdigit, part))
+        parts.append(int(digits or 0))
+    return tuple(parts)
 
 
 _JUMP_IF_FALSE = "POP_JUMP_FORWARD_IF_FALSE" if _VERSION < (3, 12) else "POP_JUMP_IF_FALSE"
 _JUMP_IF_TRUE = "POP_JUMP_FORWARD_IF_TRUE" if _VERSION < (3, 12) else "POP_JUMP_IF_TRUE"
+# 3.14+: the compiler follows every conditional jump with ``NOT_TAKEN``, a
+# no-op the jump steps over; sys.monitoring's BRANCH_LEFT event and
+# ``code.co_branches()`` come from it.
+_NOT_TAKEN = _VERSION >= (3, 14)
 
 
 class _Placeholder:
@@ -116,9 +144,14 @@ class _Assembler:
             self.out.append(self.Instr(name, arg, lineno=self.lineno))
 
     def to_bool(self) -> None:
-        # 3.13's conditional jumps take an exact bool.
+        # 3.13+'s conditional jumps take an exact bool.
         if _VERSION >= (3, 13):
             self.instr("TO_BOOL")
+
+    def jump_if(self, name: str, target: Any) -> None:
+        self.instr(name, target)
+        if _NOT_TAKEN:
+            self.instr("NOT_TAKEN")
 
     def load(self, name: str) -> None:
         if name in self.local_names:
@@ -135,7 +168,7 @@ class _Assembler:
             self.expr(expr.value)
             self.instr("LOAD_ATTR", expr.attr if _VERSION < (3, 12) else (False, expr.attr))
         elif isinstance(expr, Call):
-            # The callable and a NULL "self": 3.11/3.12 push NULL first, 3.13 after.
+            # The callable and a NULL "self": 3.11/3.12 push NULL first, 3.13+ after.
             if _VERSION < (3, 13):
                 self.instr("PUSH_NULL")
                 self.load(expr.func)
@@ -187,17 +220,17 @@ class _Assembler:
                 self.expr(stmt.test.left)
                 self.expr(stmt.test.right)
                 self.instr("IS_OP", 0 if stmt.test.op == "is" else 1)
-                self.instr(_JUMP_IF_FALSE, end)
+                self.jump_if(_JUMP_IF_FALSE, end)
             elif isinstance(stmt.test, AnyOf):
                 then = Label()
                 *first, final = stmt.test.names
                 for name in first:
                     self.load(name)
                     self.to_bool()
-                    self.instr(_JUMP_IF_TRUE, then)
+                    self.jump_if(_JUMP_IF_TRUE, then)
                 self.load(final)
                 self.to_bool()
-                self.instr(_JUMP_IF_FALSE, end)
+                self.jump_if(_JUMP_IF_FALSE, end)
                 self.out.append(then)
             else:
                 raise TypeError(f"unknown test {stmt.test!r}")
@@ -299,7 +332,7 @@ _DOC_MARKER = "<wasmjit docstring>"
 # function's start handles pending signals, before the trampoline's ``try``;
 # ctypes would swallow a KeyboardInterrupt raised there and hand wasm an
 # undefined return value.  ``RESUME 2`` ("after yield from") runs no such
-# check on CPython 3.11-3.13: the next check is inside the ``try``.  (The
+# check on CPython 3.11-3.15: the next check is inside the ``try``.  (The
 # program's interrupt point covers the same hazard under wasmjit's default
 # SIGINT handler; this covers custom handlers too.)
 _RESUME_AT_ENTRY = {True: 0, False: 2}
@@ -340,9 +373,12 @@ def _assemble(shape: Program, constant_names: "List[str]", lines: Dict[Path, int
     code.posonlyargcount = len(shape.arguments)
     code.argnames = list(shape.arguments) + ([shape.extra] if shape.extra else [])
     code.docstring = _DOC_MARKER
-    code.flags = CompilerFlags.OPTIMIZED | CompilerFlags.NEWLOCALS
+    flags = int(CompilerFlags.OPTIMIZED | CompilerFlags.NEWLOCALS)
     if shape.extra:
-        code.flags |= CompilerFlags.VARARGS
+        flags |= int(CompilerFlags.VARARGS)
+    if _VERSION >= (3, 14):
+        flags |= _CO_HAS_DOCSTRING
+    code.flags = CompilerFlags(flags)
     # Stack size and exception depths are known from the program's shape;
     # letting ``bytecode`` compute them costs most of the assembly time.
     assembled: types.CodeType = code.to_code(

@@ -19,7 +19,7 @@ Two mechanisms keep it from happening:
   else the wrapper is ``signal.default_int_handler``.
 * The ``bytecode`` backend also starts its trampolines with an instruction
   that handles no signals (``RESUME`` with the "after yield from" argument,
-  CPython 3.11-3.13), so even under a custom SIGINT handler the first check
+  CPython 3.11-3.15), so even under a custom SIGINT handler the first check
   happens inside the ``try``.
 
 wasmjit's own finalizer (``lifetimes.FINALIZER``) is a C function, so no

@@ -243,7 +243,10 @@ def _shape_key(callback: Callable[..., Any]) -> Any:
     """
     target = getattr(callback, "__func__", callback)
     code = getattr(target, "__code__", None)
-    annotations = getattr(target, "__annotations__", None) if code is not None else None
+    try:
+        annotations = getattr(target, "__annotations__", None) if code is not None else None
+    except Exception:  # 3.14+ (PEP 649): evaluating a deferred annotation failed; _compute_shape says why
+        return None
     if code is None or not isinstance(annotations, dict) or type(target) is not types.FunctionType:
         return None
     if hasattr(target, "__wrapped__") or hasattr(target, "__signature__"):
@@ -294,6 +297,10 @@ def _compute_shape(callback: Callable[..., Any]) -> _Shape:
     except (ValueError, TypeError):
         # Builtins and some C callables have no introspectable signature.
         return _Shape(name, (), 0, True, _EMPTY, unreadable=True)
+    except (NameError, AttributeError) as exc:
+        # 3.14+ (PEP 649/749): annotations are evaluated here, on first use,
+        # not when the function was defined.
+        raise TypeError(f"cannot evaluate the annotations of {name}: {exc}") from None
     namespace = _namespace_of(callback)
 
     def resolved(annotation: Any, what: str) -> Any:
