@@ -199,14 +199,14 @@ def _call(plan: Plan, statics: Dict[str, Any], bindings: CallBindings) -> Callab
     result_values = _guest_layout(sig.result_values, statics, guest_reader)
     frees = tuple((index, statics[guest_freer(index)]) for index, value in sig.param_guests if value.guest.free)
 
-    def call(*given: Any, **keywords: Any) -> Any:
-        if keywords:
-            raise _keyword_arguments(call.__qualname__, argument_names, keywords)
-        if len(given) < nparams:
-            raise _missing_arguments(call.__qualname__, argument_names[len(given) :])
-        args, extra = given[:nparams], given[nparams:]
-        if extra:
-            too_many(args, extra)
+    def call(*args: Any, **keywords: Any) -> Any:
+        if keywords or len(args) != nparams:
+            # Called as the generated functions cannot be: their messages, from CPython.
+            if keywords:
+                raise _keyword_arguments(call.__qualname__, argument_names, keywords)
+            if len(args) < nparams:
+                raise _missing_arguments(call.__qualname__, argument_names[len(args) :])
+            too_many(args[:nparams], args[nparams:])
         keep: Optional[List[Any]] = [] if keeps_refs else None
         if getattr(store, STORE_CONTEXT_ATTRIBUTE) is None:
             closed_store()
