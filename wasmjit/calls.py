@@ -27,8 +27,7 @@ import wasmtime
 from typing_extensions import Annotated, ParamSpec, TypeVar, get_args, get_origin
 
 from .backends import bind
-from .boundary import ffi, wasmtime_py
-from .boundary.conversions import store_id_of_context
+from .boundary import ffi, memories, wasmtime_py
 from .boundary.failures import CallFailure, check_store
 from .boundary.guest import GuestAccess, guest_access
 from .boundary.lifetimes import CallOwner
@@ -233,14 +232,13 @@ def _describe(function: Any, name: Optional[str]) -> None:
 
 
 _DEFAULT_NAME = "wasm function"
-_store_ids: "weakref.WeakKeyDictionary[wasmtime.Store, int]" = weakref.WeakKeyDictionary()
 
 
 def store_id(store: wasmtime.Store) -> int:
     """The id wasmtime gives ``store`` (cached per store)."""
-    found = _store_ids.get(store)
+    found = memories.store_ids.get(store)
     if found is None:
-        found = _store_ids[store] = store_id_of_context(wasmtime_py.store_context(store))
+        found = memories.store_ids[store] = memories.store_id(wasmtime_py.store_context(store))
     return found
 
 

@@ -19,8 +19,9 @@ import wasmtime
 
 from ..model.kinds import Kind
 from . import ffi, wasmtime_py
+from .memories import store_id
 
-__all__ = ["CONVERTERS", "exact_value", "release", "store_id_of_context"]
+__all__ = ["CONVERTERS", "exact_value", "release"]
 
 def funcref_from_raw(context: int, raw: Optional[int]) -> Optional[wasmtime.Func]:
     if not raw:
@@ -36,7 +37,7 @@ def funcref_to_raw(context: int, value: Any, keep: "List[Any]") -> int:
     if not isinstance(value, wasmtime.Func):
         raise TypeError(f"expected a wasmtime.Func or None for a funcref, got {type(value).__name__}")
     func = wasmtime_py.func_handle(value)
-    if func.store_id != store_id_of_context(context):
+    if func.store_id != store_id(context):
         raise ValueError("this wasmtime.Func belongs to another store")
     return int(ffi.func_to_raw(context, ctypes.addressof(func)) or 0)
 
@@ -85,17 +86,6 @@ def v128_to_raw(context: int, value: Any, keep: "List[Any]") -> bytes:
             return data
         raise ValueError(f"a v128 value must be exactly 16 bytes, got {len(data)}")
     raise TypeError(f"expected 16 bytes for a v128, got {type(value).__name__}")
-
-
-def store_id_of_context(context: int) -> int:
-    """The id wasmtime gives the store behind ``context``."""
-    ref = ffi.ExternRefStruct()
-    address = ctypes.addressof(ref)
-    if not ffi.externref_new(context, None, None, address):
-        raise wasmtime.WasmtimeError("cannot identify the store (externrefs are disabled)")
-    store_id = int(ref.store_id)
-    ffi.externref_unroot(address)
-    return store_id
 
 
 CONVERTERS: "dict[str, Callable[..., Any]]" = {

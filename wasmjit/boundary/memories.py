@@ -236,6 +236,9 @@ class Core:
         self.cache = (base, size)
         return base
 
+    # read, read_str, read_into and write repeat the size check inline on
+    # purpose: on the hot path of guest data, one Python call less per access.
+
     def read(self, context: int, ptr: int, n: int) -> bytes:
         """A copy of the ``n`` bytes at ``ptr`` (``OutOfBounds`` unless they lie in the memory)."""
         if type(ptr) is not int:
@@ -457,7 +460,11 @@ def open_context(store: Any) -> Optional[int]:
 
 
 def store_id(context: int) -> int:
-    """The identity of the store whose context this is (as in every ``wasmtime_*_t`` of it)."""
+    """The identity of the store whose context this is (as in every ``wasmtime_*_t`` of it).
+
+    wasmjit's one way of telling stores apart (an i31 reference carries it,
+    and nothing is allocated for one); :data:`store_ids` remembers it per store.
+    """
     ref = ffi.AnyRefStruct()
     ffi.anyref_from_i31(context, 0, ctypes.addressof(ref))
     identity = int(ref.store_id)
