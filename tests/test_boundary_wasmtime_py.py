@@ -48,3 +48,11 @@ def test_func_handle_attribute_exists_on_live_funcs() -> None:
         assert handle.store_id != 0
     # Both come from the same store.
     assert wasmtime_py.func_handle(host).store_id == wasmtime_py.func_handle(exported).store_id
+
+
+def test_instance_handle_attribute_exists_on_live_instances() -> None:
+    store = wasmtime.Store()
+    instance = wasmtime.Instance(store, wasmtime.Module(store.engine, "(module)"), [])
+    assert wasmtime_py.INSTANCE_HANDLE_ATTRIBUTE in vars(instance)
+    host = wasmtime.Func(store, wasmtime.FuncType([], []), lambda: None)
+    assert wasmtime_py.instance_handle(instance).store_id == wasmtime_py.func_handle(host).store_id

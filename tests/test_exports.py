@@ -312,7 +312,7 @@ def test_dynamic_code_false_builds_reflect_callers() -> None:
 def test_the_instance_handle_wasmjit_reads_exists() -> None:
     # wasmjit.exports reads the store id of an instance to refuse the wrong
     # store (wasmtime aborts the process otherwise): the attribute is private.
-    from wasmjit.exports import INSTANCE_HANDLE_ATTRIBUTE
+    from wasmjit.boundary.wasmtime_py import INSTANCE_HANDLE_ATTRIBUTE
 
     _, instance = instantiate()
     assert isinstance(getattr(instance, INSTANCE_HANDLE_ATTRIBUTE).store_id, int)

@@ -27,14 +27,13 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import wasmtime
 
+from .boundary import wasmtime_py
 from .boundary.failures import check_store
 from .calls import store_id, typed
 from .memory import Memory
 
 __all__ = ["Exports", "exports"]
 
-#: A ``wasmtime.Instance`` keeps its ``wasmtime_instance_t`` (with a ``store_id``) here.
-INSTANCE_HANDLE_ATTRIBUTE = "_instance"
 
 _REPR_NAMES = 8
 _LISTED_WHEN_MISSING = 12
@@ -123,7 +122,7 @@ class Exports:
         store = check_store(store)
         if not isinstance(instance, wasmtime.Instance):
             raise TypeError(f"expected a wasmtime.Instance, got {type(instance).__name__}")
-        handle = getattr(instance, INSTANCE_HANDLE_ATTRIBUTE)
+        handle = wasmtime_py.instance_handle(instance)
         if int(handle.store_id) != store_id(store):
             # wasmtime would abort the process when the exports are listed.
             raise ValueError("this wasmtime.Instance belongs to another store")

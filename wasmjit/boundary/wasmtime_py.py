@@ -76,6 +76,8 @@ PRIVATE_NAMES: Tuple[Tuple[str, str], ...] = (
 STORE_CONTEXT_ATTRIBUTE = "_Store__context"
 #: A ``wasmtime.Func`` keeps its ``wasmtime_func_t`` here.
 FUNC_HANDLE_ATTRIBUTE = "_func"
+#: A ``wasmtime.Instance`` keeps its ``wasmtime_instance_t`` (with a ``store_id``) here.
+INSTANCE_HANDLE_ATTRIBUTE = "_instance"
 #: A ``wasmtime.Memory`` keeps its ``wasmtime_memory_t`` here.
 MEMORY_HANDLE_ATTRIBUTE = "_memory"
 #: A ``wasmtime.Caller`` keeps its ``wasmtime_caller_t *`` here, ``None`` once its call returned.
@@ -138,6 +140,11 @@ def store_is_closed(store: wasmtime.Store) -> bool:
 def func_handle(func: wasmtime.Func) -> Any:
     """The ``wasmtime_func_t`` structure inside a ``wasmtime.Func``."""
     return getattr(func, FUNC_HANDLE_ATTRIBUTE)
+
+
+def instance_handle(instance: wasmtime.Instance) -> Any:
+    """The ``wasmtime_instance_t`` structure inside a ``wasmtime.Instance``."""
+    return getattr(instance, INSTANCE_HANDLE_ATTRIBUTE)
 
 
 def set_func_handle(func: wasmtime.Func, handle: Any) -> None:
