@@ -33,6 +33,7 @@ built, never at call time where the program's own ``try`` would swallow it.
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
@@ -126,7 +127,7 @@ def arity_error(
 
 
 def _unpack(value: Any, count: int) -> "Tuple[Any, ...]":
-    """``t0, ..., t{count-1} = value`` with CPython's errors (3.11-3.13)."""
+    """``t0, ..., t{count-1} = value`` with CPython's errors (3.11-3.15)."""
     try:
         iterator = iter(value)
     except TypeError:
@@ -134,6 +135,9 @@ def _unpack(value: Any, count: int) -> "Tuple[Any, ...]":
     items: List[Any] = []
     for item in iterator:
         if len(items) == count:
+            if sys.version_info >= (3, 14) and type(value) in (list, tuple, dict):
+                # 3.14+ also says how many, for the exact types whose size it knows.
+                raise ValueError(f"too many values to unpack (expected {count}, got {len(value)})")
             raise ValueError(f"too many values to unpack (expected {count})")
         items.append(item)
     if len(items) < count:
