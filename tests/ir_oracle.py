@@ -69,6 +69,7 @@ BACKEND = "oracle"
 #: ``target.attr = value`` (added to the IR after the oracle was first written;
 #: ``None`` on an IR without it).
 SetAttr: Any = getattr(ir, "SetAttr", None)
+SetItem: Any = getattr(ir, "SetItem", None)
 
 
 class OracleError(Exception):
@@ -199,6 +200,10 @@ class Oracle:
             case _ if SetAttr is not None and isinstance(stmt, SetAttr):
                 self._check_expr(stmt.target)
                 self._check_expr(stmt.value)
+            case _ if SetItem is not None and isinstance(stmt, SetItem):
+                self._check_expr(stmt.target)
+                self._check_expr(stmt.index)
+                self._check_expr(stmt.value)
             case _:
                 raise OracleError(f"the oracle does not know the statement {stmt!r}")
 
@@ -282,6 +287,11 @@ class Oracle:
             case _ if SetAttr is not None and isinstance(stmt, SetAttr):
                 value = self._expr(stmt.value, frame)
                 setattr(self._expr(stmt.target, frame), stmt.attr, value)
+            case _ if SetItem is not None and isinstance(stmt, SetItem):
+                # Python's order: the value, then the target, then the index.
+                value = self._expr(stmt.value, frame)
+                target = self._expr(stmt.target, frame)
+                target[self._expr(stmt.index, frame)] = value
             case _:
                 raise OracleError(f"the oracle does not know the statement {stmt!r}")
         return None

@@ -321,18 +321,6 @@ def test_unbounded_recursion_hits_the_wasm_stack_limit(backend: str) -> None:
     assert "Exception ignored" not in proc.stderr, describe(proc)
 
 
-RECURSION_LIMIT_HAZARD = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known limitation, not fixed: wasm entered within a few frames of Python's recursion limit "
-        "makes the callback's own frame fail to start (RecursionError before its try); ctypes swallows "
-        "it and returns an undefined value to wasm. Stock wasmtime-py shares it. Strict: when fixed, "
-        "this marker must go."
-    ),
-)
-
-
-@RECURSION_LIMIT_HAZARD
 @pytest.mark.parametrize("limit", [120, 400])
 def test_unbounded_recursion_hits_the_python_recursion_limit(backend: str, limit: int) -> None:
     """Python's recursion limit first: a RecursionError (or Trap) reaches the top, never a wrong value or crash.
@@ -389,7 +377,6 @@ print("OK", outcomes, flush=True)
 """
 
 
-@RECURSION_LIMIT_HAZARD
 def test_entering_wasm_near_the_recursion_limit(backend: str) -> None:
     """A typed call made with the Python stack nearly full: the right value or a RecursionError.
 

@@ -17,10 +17,10 @@ from typing import Any, Callable, Dict, Optional, Tuple, TypeVar
 import wasmtime
 
 from .backends import bind
-from .boundary import ffi, lifetimes, wasmtime_py
+from .boundary import ffi, guard, lifetimes, wasmtime_py
 from .boundary.failures import CallbackFailure, WasmtimeCallbackFailure
 from .model.kinds import Kind
-from .model.plan import CallbackBindings, Flavour, Plan, callback_plan
+from .model.plan import CallbackBindings, Flavour, Plan, callback_plan, guardable
 from .model.signature import Signature, callable_name, infer, signature_of_functype
 
 __all__ = ["Function", "Linker"]
@@ -31,23 +31,30 @@ _FuncTypeCache = Dict[Tuple[Tuple[Kind, ...], Tuple[Kind, ...]], wasmtime.FuncTy
 _functypes: "weakref.WeakKeyDictionary[wasmtime.Engine, _FuncTypeCache]" = weakref.WeakKeyDictionary()
 
 
-def _functype_for(engine: wasmtime.Engine, signature: Signature) -> wasmtime.FuncType:
+#: Whether store-bound callbacks are guarded where they can be (see
+#: :mod:`wasmjit.boundary.guard`); read at registration.  Off only to measure.
+GUARD = True
+
+
+def _functype_for(
+    engine: wasmtime.Engine, params: "Tuple[Kind, ...]", results: "Tuple[Kind, ...]"
+) -> wasmtime.FuncType:
     # A wasm_functype_t is bound to the first engine that uses it, so the
     # cache is per engine.
     per_engine = _functypes.get(engine)
     if per_engine is None:
         per_engine = _functypes[engine] = {}
-    key = (signature.params, signature.results)
+    key = (params, results)
     found = per_engine.get(key)
     if found is None:
-        found = per_engine[key] = signature.functype()
+        found = per_engine[key] = Signature(params, results).functype()
     return found
 
 
 class PreparedCallback:
     """A trampoline ready to hand to wasmtime, and everything that owns it."""
 
-    __slots__ = ("functype", "name", "owner", "plan", "signature", "skipped", "thunk_address")
+    __slots__ = ("engine", "functype", "name", "owner", "plan", "signature", "skipped", "thunk_address")
 
     def __init__(
         self,
@@ -58,7 +65,10 @@ class PreparedCallback:
         dynamic_code: Optional[bool],
         backend: Optional[str],
         flavour: Flavour = Flavour.WASMJIT,
+        for_store: bool = False,
     ) -> None:
+        """``for_store``: the trampoline becomes one store's ``Func`` (:meth:`new_func`),
+        which puts it behind the guard shim when its signature allows."""
         if flavour is Flavour.WASMTIME:
             # wasmtime-py's rules: the FuncType alone decides; annotations are not consulted.
             assert functype is not None
@@ -66,14 +76,16 @@ class PreparedCallback:
             name = callable_name(callback)
         else:
             signature, name = infer(callback, functype, access_caller)
-        plan = callback_plan(signature, flavour)
+        guarded = GUARD and for_store and guardable(signature)
+        plan = callback_plan(signature, flavour, guarded)
         failure = (WasmtimeCallbackFailure if flavour is Flavour.WASMTIME else CallbackFailure)(plan, name)
         template, trampoline, skipped = bind(plan, CallbackBindings(callback, failure), dynamic_code, backend)
-        thunk = ffi.UncheckedCallback(trampoline)
+        thunk = (ffi.UncheckedVoidCallback if guarded else ffi.UncheckedCallback)(trampoline)
         # wasmtime gets wasmjit's own FuncType for this engine, never the
         # caller's: a wasm_functype_t is bound to the first engine that uses
         # it, and wasmtime aborts the process when another engine uses it.
-        functype = _functype_for(engine, signature)
+        functype = _functype_for(engine, *plan.host_kinds)
+        self.engine = engine
         self.plan: Plan = plan
         self.signature = signature
         self.name = name
@@ -95,6 +107,10 @@ class PreparedCallback:
             lifetimes.FINALIZER_ADDRESS,
             ctypes.addressof(out),
         )
+        if self.plan.guarded:
+            # What the store's users get is the shim's export, which calls ``out``.
+            shim = guard.shim_module(self.engine, self.plan.params, self.plan.results)
+            return guard.instantiate_shim(context, shim, out)
         return out
 
     def define(self, linker: wasmtime.Linker, module: str, name: str) -> None:
@@ -168,7 +184,7 @@ class Function(wasmtime.Func):
         if not isinstance(store, wasmtime.Store):
             raise TypeError(f"expected a wasmtime.Store, got {store.__class__.__name__}")  # `type` is a parameter here
         wasmtime_py.store_context(store)  # ValueError when the store is closed, before any work
-        prepared = PreparedCallback(store.engine, callback, type, access_caller, dynamic_code, backend)
+        prepared = PreparedCallback(store.engine, callback, type, access_caller, dynamic_code, backend, for_store=True)
         function: Function = cls.__new__(cls)
         wasmtime_py.set_func_handle(function, prepared.new_func(store))
         function._prepared = prepared

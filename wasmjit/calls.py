@@ -361,6 +361,7 @@ def _typed_caller(
         nested=busy,
         interrupted=failure.interrupted,
         guests=guests,
+        trap_cell=(ctypes.c_uint64 * 1).from_buffer(buffer, plan.trap_offset),
     )
     template, function, _skipped = bind(plan, bindings, dynamic_code, backend, name)
     busy.caller = function

@@ -110,7 +110,9 @@ def uninstall() -> None:
         _per_store.clear()
 
 
-def _prepare(engine: wasmtime.Engine, ty: wasmtime.FuncType, func: Callable[..., Any], access_caller: bool) -> Any:
+def _prepare(
+    engine: wasmtime.Engine, ty: wasmtime.FuncType, func: Callable[..., Any], access_caller: bool, for_store: bool
+) -> Any:
     from .callbacks import PreparedCallback
     from .model.signature import kinds_of_functype
 
@@ -118,7 +120,7 @@ def _prepare(engine: wasmtime.Engine, ty: wasmtime.FuncType, func: Callable[...,
     if Kind.V128 in params + results:
         # wasmtime-py has no v128 values; its own path keeps its behaviour.
         raise TypeError("v128 is not a wasmtime-py value type")
-    return PreparedCallback(engine, func, ty, access_caller, None, None, flavour=Flavour.WASMTIME)
+    return PreparedCallback(engine, func, ty, access_caller, None, None, flavour=Flavour.WASMTIME, for_store=for_store)
 
 
 def _func_init(
@@ -133,7 +135,7 @@ def _func_init(
     if not isinstance(ty, wasmtime.FuncType):
         raise TypeError("expected a FuncType")
     try:
-        prepared = _prepare(store.engine, ty, func, access_caller)
+        prepared = _prepare(store.engine, ty, func, access_caller, for_store=True)
     except TypeError:
         # A value type wasmjit cannot specialise: wasmtime-py's own path.
         _originals["Func.__init__"](self, store, ty, func, access_caller)
@@ -153,7 +155,7 @@ def _define_func(
     if not isinstance(ty, wasmtime.FuncType):
         raise TypeError("expected a FuncType")
     try:
-        prepared = _prepare(self.engine, ty, func, access_caller)
+        prepared = _prepare(self.engine, ty, func, access_caller, for_store=False)
     except TypeError:
         _originals["Linker.define_func"](self, module, name, ty, func, access_caller)
         return

@@ -29,7 +29,7 @@ import threading
 import types
 from typing import Any, Callable, Dict, NamedTuple, Optional, Protocol, Tuple
 
-from ..boundary import conversions, ffi, guest, interrupts
+from ..boundary import conversions, errors, ffi, guest, interrupts
 from ..boundary.caller import Caller
 from ..boundary.errors import DynamicCodeUnavailable
 from ..boundary.failures import MISSING, ExactPath, closed_store
@@ -97,9 +97,14 @@ def statics(plan: Plan) -> Dict[str, Any]:
         names["caller_context"] = ffi.caller_context
         names["Caller"] = Caller
         names["invalidate"] = Caller._invalidate
+        if plan.guarded:
+            names["PENDING"] = errors.PENDING
+            names["FLAGVIEW"] = ffi.shifted_memory(plan.flag_offset)
     else:
         names["call_unchecked"] = ffi.func_call_unchecked_prebuilt
         names["closed_store"] = closed_store
+        names["PENDING"] = errors.PENDING
+        names["discard"] = ffi.discard_failure
     for _, conv in plan.decoders + plan.encoders:
         names[conv] = conversions.CONVERTERS[conv]
     names.update(guest.helpers(plan))

@@ -52,6 +52,7 @@ from ..model.ir import (
     Raise,
     Return,
     SetAttr,
+    SetItem,
     Stmt,
     Try,
     constants_of,
@@ -211,6 +212,11 @@ class _Assembler:
             self.expr(stmt.value)
             self.expr(stmt.target)
             self.instr("STORE_ATTR", stmt.attr)
+        elif isinstance(stmt, SetItem):
+            self.expr(stmt.value)
+            self.expr(stmt.target)
+            self.expr(stmt.index)
+            self.instr("STORE_SUBSCR")
         elif isinstance(stmt, Do):
             self.expr(stmt.value)
             self.instr("POP_TOP")
@@ -312,6 +318,8 @@ def _stack_needed(stmts: "Tuple[Stmt, ...]") -> int:
             need = max(need, _expr_depth(stmt.value), len(stmt.targets) if isinstance(stmt, Assign) else 0)
         elif isinstance(stmt, SetAttr):
             need = max(need, _expr_depth(stmt.value), 1 + _expr_depth(stmt.target))
+        elif isinstance(stmt, SetItem):
+            need = max(need, _expr_depth(stmt.value), 1 + _expr_depth(stmt.target), 2 + _expr_depth(stmt.index))
         elif isinstance(stmt, If):
             if isinstance(stmt.test, Compare):
                 need = max(need, _expr_depth(stmt.test.left), 1 + _expr_depth(stmt.test.right))

@@ -94,6 +94,9 @@ def _callback(plan: Plan, statics: Dict[str, Any], bindings: CallbackBindings) -
     # Guest data: (index of the first wasm value, reader or writer, or None for a plain value).
     param_values = _guest_layout(plan.signature.param_values, statics, guest_reader)
     result_values = _guest_layout(plan.signature.result_values, statics, guest_writer)
+    guarded = plan.guarded
+    PENDING: Any = statics.get("PENDING")
+    FLAGVIEW: Any = statics.get("FLAGVIEW")
 
     def trampoline(env: Any, caller_ptr: Optional[int], raw: int, nraw: int) -> Optional[int]:
         result = MISSING
@@ -124,6 +127,8 @@ def _callback(plan: Plan, statics: Dict[str, Any], bindings: CallbackBindings) -
             if not has_results:
                 if result is not None:
                     raise ExactPath
+                if guarded:
+                    FLAGVIEW[raw] = 1  # the flag, last
                 return None
             if as_tuple:
                 if result.__class__ is not tuple:
@@ -153,7 +158,11 @@ def _callback(plan: Plan, statics: Dict[str, Any], bindings: CallbackBindings) -
             encode(MEMORY, raw, *outputs)
             if keep:
                 release(keep)
+            if guarded:
+                FLAGVIEW[raw] = 1  # the flag, last
         except BaseException as exc:
+            if guarded:
+                PENDING.exception = exc  # parked before any call
             if result_values is not None:
                 return fail(exc, result, raw, caller_ptr, caller, keep, None if written is None else tuple(written))
             return fail(exc, result, raw, caller_ptr, caller, keep)
@@ -178,12 +187,15 @@ def _call(plan: Plan, statics: Dict[str, Any], bindings: CallBindings) -> Callab
         nested,
         interrupted,
         guests,
+        trap_cell,
     ) = bindings
     encode = statics["encode"]
     decode = statics["decode"]
     release = statics["release"]
     closed_store = statics["closed_store"]
     call_unchecked = statics["call_unchecked"]
+    PENDING = statics["PENDING"]
+    discard = statics["discard"]
     decoders = tuple((i, statics[n]) for i, n in plan.decoders)
     encoders = tuple((i, statics[n]) for i, n in plan.encoders)
     sig = plan.signature
@@ -223,6 +235,7 @@ def _call(plan: Plan, statics: Dict[str, Any], bindings: CallBindings) -> Callab
                     else:
                         flat.extend(write(guests, arg))
             except BaseException as exc:
+                guard.busy = False  # before any call (see the plan's program)
                 interrupted(exc, keep)
         if flat:
             try:
@@ -236,10 +249,13 @@ def _call(plan: Plan, statics: Dict[str, Any], bindings: CallBindings) -> Callab
                         inputs[index] = convert(context, inputs[index], keep)
                 encode(buffer, 0, *inputs)
             except BaseException as exc:
+                guard.busy = False
                 encode_exact(exc, keep, *flat)
+                guard.busy = True
         try:
             err = call_unchecked(context, func, buffer_address, nslots, trap_address)
         except BaseException as exc:
+            guard.busy = False
             interrupted(exc, keep)
         guard.busy = False
         outputs: Any = decode(buffer)
@@ -249,6 +265,16 @@ def _call(plan: Plan, statics: Dict[str, Any], bindings: CallBindings) -> Callab
             free(guests, flat[index], flat[index + 1])
         trap = outputs[-1]
         if err or trap:
+            # No call before the parked exception is raised (see the plan's program).
+            trap_cell[0] = 0
+            pending = PENDING.exception
+            if pending is not None:
+                PENDING.exception = None
+                try:
+                    discard(err, trap)
+                except BaseException:
+                    pass
+                raise pending
             fail(err, trap)
         if not nresults:
             return None

@@ -32,6 +32,7 @@ from .wasmtime_py import error_from_address, trap_from_address
 
 __all__ = [
     "park",
+    "CallbackNotStarted",
     "take_pending",
     "raise_pending",
     "DynamicCodeUnavailable",
@@ -55,6 +56,45 @@ class _Pending(threading.local):
 
 
 _pending = _Pending()
+#: This thread's slot (what generated trampolines read and write with attribute operations).
+PENDING = _pending
+
+
+class CallbackNotStarted(RecursionError):
+    """A guarded host callback did not complete and left no exception to re-raise.
+
+    Its trampoline could not start: CPython refused its frame (the recursion
+    limit) or raised at its entry (a tracer's or profiler's 'call' event)
+    before its ``try``, and ctypes reported that exception to
+    ``sys.unraisablehook`` instead of returning it.  The guard shim trapped
+    instead of letting wasm read the parameters as results.  The
+    ``wasmtime.Trap`` is the ``__cause__``.
+    """
+
+
+#: The module name of the guard shim (see :mod:`wasmjit.boundary.guard`).
+GUARD_MODULE = "wasmjit_guard"
+
+
+def is_guard_trap(failure: BaseException) -> bool:
+    """Whether ``failure`` is the trap of a guard shim (its innermost frame is the shim's)."""
+    if not isinstance(failure, wasmtime.Trap):
+        return False
+    try:
+        frames = failure.frames
+    except Exception:
+        return False
+    return bool(frames) and frames[0].module_name == GUARD_MODULE
+
+
+def raise_if_guard_trap(failure: BaseException) -> None:
+    """A guard trap with nothing parked: raise :class:`CallbackNotStarted` from it."""
+    if is_guard_trap(failure):
+        raise CallbackNotStarted(
+            "a wasmjit host callback could not run (CPython raised before its first instruction, "
+            "e.g. RecursionError at the recursion limit); its guard trapped instead of returning "
+            "unwritten results"
+        ) from failure
 
 
 def park(exception: BaseException) -> int:
@@ -109,10 +149,24 @@ class EnterWasm:
         return ctypes.byref(self._trap)
 
     def __exit__(self, exc_type: object, exc: Optional[BaseException], tb: object) -> None:
+        # A parked exception is taken first, with attribute operations only
+        # (near the recursion limit a call could fail and strand it); the
+        # trap is freed best-effort afterwards.
+        parked = _pending.exception
+        if parked is not None and ((exc is None and self._trap) or isinstance(exc, wasmtime.WasmtimeError)):
+            _pending.exception = None
+            try:
+                if self._trap:
+                    wasmtime_py.trap_from_pointer(self._trap)  # owned, then dropped: freed
+                wasmtime_py.take_last_exception(expected=parked)
+            except BaseException:
+                pass
+            raise parked
         if exc is None:
             if self._trap:
                 trap = wasmtime_py.trap_from_pointer(self._trap)
                 raise_pending()
+                raise_if_guard_trap(trap)
                 raise trap
         elif isinstance(exc, wasmtime.WasmtimeError):
             raise_pending()

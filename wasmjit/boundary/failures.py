@@ -60,13 +60,15 @@ def _describe_value(value: Any) -> str:
 class CallbackFailure:
     """The ``fail`` of one callback trampoline: park an exception, or store exactly."""
 
-    __slots__ = ("_exact", "_guests", "name", "plan")
+    __slots__ = ("_exact", "_flag", "_guests", "name", "plan")
 
     def __init__(self, plan: Plan, name: str) -> None:
         self.plan = plan
         self.name = name
         self._exact = struct.Struct(plan.exact_format).pack_into
         self._guests = guest.helpers(plan) if plan.signature.result_guests else {}
+        #: A guarded trampoline's flag offset (see ``Plan.guarded``), or -1.
+        self._flag = plan.flag_offset if plan.guarded else -1
 
     def __call__(
         self,
@@ -78,6 +80,9 @@ class CallbackFailure:
         keep: Optional[List[Any]],
         written: Optional[Tuple[int, ...]] = None,
     ) -> Optional[int]:
+        if self._flag >= 0:
+            self._guarded(exc, result, raw, caller_ptr, keep)
+            return None
         try:
             if caller is not None:
                 caller._invalidate()
@@ -91,6 +96,27 @@ class CallbackFailure:
             return None
         except BaseException as error:
             return errors.park(error)
+
+    def _guarded(
+        self, exc: BaseException, result: Any, raw: int, caller_ptr: Optional[int], keep: Optional[List[Any]]
+    ) -> None:
+        """A guarded trampoline's failure path: no trap is made (its thunk returns void).
+
+        The trampoline's handler already parked ``exc`` and the flag is 0, so
+        the shim traps and the entry re-raises what is parked.  Only the
+        exact path, when it stores every result, clears the slot and sets the flag.
+        """
+        pending = errors.PENDING
+        try:
+            if keep:
+                release(keep)
+            if result is MISSING or not isinstance(exc, Exception):
+                return None
+            self.store_exact(result, raw, caller_ptr)
+            pending.exception = None
+            ffi.MEMORY[raw + self._flag] = 1
+        except BaseException as error:
+            pending.exception = error
 
     def store_exact(
         self, result: Any, raw: int, caller_ptr: Optional[int], written: Optional[Tuple[int, ...]] = None
@@ -295,6 +321,7 @@ class CallFailure:
         if pending is not None:
             del failure
             raise pending
+        errors.raise_if_guard_trap(failure)
         raise failure
 
     __call__ = fail

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ctypes
 from ctypes import CFUNCTYPE, POINTER, PYFUNCTYPE, c_bool, c_char_p, c_size_t, c_uint8, c_uint32, c_uint64, c_void_p
-from typing import Any
+from typing import Any, Optional
 
 from . import wasmtime_py
 
@@ -46,6 +46,14 @@ ExternRefStruct = wasmtime_py.ExternRefStruct
 #: Every pointer is declared ``c_void_p``: ctypes hands them over as ``int``
 #: (or ``None`` for NULL) and returning ``None`` means "no trap".
 UncheckedCallback = CFUNCTYPE(c_void_p, c_void_p, c_void_p, c_void_p, c_size_t)
+
+#: The same with a ``void`` C return type, for guarded trampolines (see
+#: :mod:`wasmjit.boundary.guard`).  wasmtime reads the return register as the
+#: trap pointer; libffi's closure for a void return leaves it 0 whether or
+#: not ctypes could run the Python callable (libffi ``src/x86/unix64.S``,
+#: ``UNIX64_RET_VOID``), so a trampoline that never ran cannot hand wasmtime
+#: an uninitialised value: the guard shim then traps on the flag.
+UncheckedVoidCallback = CFUNCTYPE(None, c_void_p, c_void_p, c_void_p, c_size_t)
 
 #: ``void (*)(void *env)``
 Finalizer = CFUNCTYPE(None, c_void_p)
@@ -181,3 +189,31 @@ def _address_space_view() -> memoryview:
 
 #: A writable view of the whole address space (see the module docstring).
 MEMORY: memoryview = _address_space_view()
+
+
+_shifted: "dict[int, memoryview]" = {0: MEMORY}
+
+
+def shifted_memory(offset: int) -> memoryview:
+    """A writable byte view of the address space starting at ``offset``.
+
+    ``shifted_memory(k)[a]`` is the byte at address ``a + k``: a guarded
+    trampoline sets its flag at ``raw + k`` with one item store, no call.
+    """
+    found = _shifted.get(offset)
+    if found is None:
+        whole = (ctypes.c_char * ((1 << 62) - offset)).from_address(offset)
+        found = _shifted[offset] = memoryview(whole).cast("B")
+    return found
+
+
+trap_delete = _declare("wasm_trap_delete", None, c_void_p)
+error_delete = _declare("wasmtime_error_delete", None, c_void_p)
+
+
+def discard_failure(err: Optional[int], trap: Optional[int]) -> None:
+    """Free what a failed call returned when a parked exception is raised instead."""
+    if trap:
+        trap_delete(trap)
+    if err:
+        error_delete(err)

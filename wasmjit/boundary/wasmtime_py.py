@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib
+import sys
 from typing import Any, Callable, List, Optional, Tuple
 
 import wasmtime
@@ -130,7 +131,9 @@ _FuncTypePointer = ctypes.POINTER(_ffi.wasm_functype_t)
 
 def store_context(store: Any) -> int:
     """The address of the ``wasmtime_context_t`` of a store or caller (``ValueError`` when closed)."""
-    return int(ctypes.cast(store._context(), ctypes.c_void_p).value or 0)
+    # Not ``ctypes.cast`` (a Python function: near the recursion limit its
+    # argument conversion turns a RecursionError into ``ctypes.ArgumentError``).
+    return int(ctypes.c_void_p.from_buffer_copy(store._context()).value or 0)
 
 
 def store_is_closed(store: wasmtime.Store) -> bool:
@@ -170,7 +173,10 @@ memory_from_handle: Callable[[Any], wasmtime.Memory] = wasmtime.Memory._from_raw
 
 def trap_from_address(address: int) -> wasmtime.Trap:
     """Take ownership of a ``wasm_trap_t *`` as a ``wasmtime.Trap``."""
-    return wasmtime.Trap._from_ptr(ctypes.cast(address, _TrapPointer))
+    # Not ``ctypes.cast``: a Python function, whose argument conversion turns
+    # a RecursionError near the recursion limit into ``ctypes.ArgumentError``.
+    pointer = _TrapPointer.from_buffer_copy(address.to_bytes(ctypes.sizeof(_TrapPointer), sys.byteorder))
+    return wasmtime.Trap._from_ptr(pointer)
 
 
 def trap_from_pointer(pointer: Any) -> wasmtime.Trap:

@@ -35,6 +35,7 @@ __all__ = [
     "Test",
     "Assign",
     "SetAttr",
+    "SetItem",
     "Do",
     "If",
     "Raise",
@@ -139,6 +140,15 @@ class SetAttr:
 
 
 @dataclass(frozen=True)
+class SetItem:
+    """``target[index] = value`` (a store through a ``memoryview``: no Python call)."""
+
+    target: Expr
+    index: Expr
+    value: Expr
+
+
+@dataclass(frozen=True)
 class Do:
     """Evaluate ``value`` and discard it."""
 
@@ -153,7 +163,7 @@ class If:
 
 @dataclass(frozen=True)
 class Raise:
-    exception: str  # a constant: an exception class
+    exception: str  # a constant (an exception class) or a local holding an exception
 
 
 @dataclass(frozen=True)
@@ -174,7 +184,7 @@ class Try:
     name: Optional[str] = None
 
 
-Stmt = Union[Assign, SetAttr, Do, If, Raise, Return, Try]
+Stmt = Union[Assign, SetAttr, SetItem, Do, If, Raise, Return, Try]
 
 
 @dataclass(frozen=True)
@@ -219,6 +229,8 @@ def expressions_of(stmt: Stmt) -> "Tuple[Expr, ...]":
             return (value,)
         case SetAttr(target=target, value=value):
             return (value, target)
+        case SetItem(target=target, index=index, value=value):
+            return (value, target, index)
         case If(test=Compare(left=left, right=right)):
             return (left, right)
         case Return(value=value) if value is not None:
@@ -275,7 +287,7 @@ def constants_of(program: Program) -> "List[str]":
     local = set(locals_of(program))
     found: Dict[str, None] = {}
     for _, stmt in walk(program.body):
-        if isinstance(stmt, Raise):
+        if isinstance(stmt, Raise) and stmt.exception not in local:
             found[stmt.exception] = None
         elif isinstance(stmt, Try):
             found["BaseException"] = None
@@ -327,6 +339,8 @@ def _line(stmt: Stmt) -> str:
             return f"{left} = {_expr(value)}"
         case SetAttr(target=target, attr=name, value=value):
             return f"{_expr(target)}.{name} = {_expr(value)}"
+        case SetItem(target=target, index=index, value=value):
+            return f"{_expr(target)}[{_expr(index)}] = {_expr(value)}"
         case Do(value=value):
             return _expr(value)
         case If(test=test):
@@ -425,6 +439,10 @@ def unpack(targets: "Tuple[str, ...]", value: Operand) -> Assign:
 
 def set_attr(target: Operand, name: str, value: Operand) -> SetAttr:
     return SetAttr(ex(target), name, ex(value))
+
+
+def set_item(target: Operand, index: Operand, value: Operand) -> SetItem:
+    return SetItem(ex(target), ex(index), ex(value))
 
 
 def do(func: str, *args: Operand) -> Do:

@@ -36,6 +36,7 @@ from ..boundary import wasmtime_py
 from ..boundary.ffi import SLOT_SIZE
 from .ir import (
     AnyOf,
+    Do,
     Expr,
     MakeList,
     MakeTuple,
@@ -54,6 +55,7 @@ from .ir import (
     is_not,
     return_,
     set_attr,
+    set_item,
     try_,
     unpack,
 )
@@ -67,6 +69,7 @@ __all__ = [
     "CallbackBindings",
     "CallBindings",
     "callback_plan",
+    "guardable",
     "call_plan",
     "TRAP_CELL_FORMAT",
 ]
@@ -136,6 +139,9 @@ class CallBindings(NamedTuple):
     guests: Any = None
     """The instance's memory and allocator for guest data
     (:class:`wasmjit.boundary.guest.GuestAccess`); ``None`` without guest data."""
+    trap_cell: Any = None
+    """The trap cell as a one-element ctypes ``c_uint64`` array over the
+    buffer: a failed call clears it with an item store, no Python call."""
 
 
 #: ``struct`` code of the trap cell after a call's slots: a ``wasm_trap_t *``.
@@ -168,6 +174,18 @@ class Plan:
     direction: Direction
     signature: Signature
     flavour: Flavour = Flavour.WASMJIT
+    guarded: bool = False
+    """A callback behind the wasm guard (see :mod:`wasmjit.boundary.guard`).
+
+    Its raw host function has one more slot, the *flag*, shared by a last
+    parameter and a last result: ``(P..., pad..., i32 flag) -> (R..., pad...,
+    i32 flag)``.  A per-signature shim calls it with flag 0 and traps unless
+    the flag came back non-zero.  The trampoline sets the flag last, with a
+    one-byte store and no call; every failure path parks its exception and
+    leaves the flag at 0, and the ctypes thunk returns ``void``.  So a
+    trampoline that could not start (its frame refused at the recursion
+    limit, a tracer raising on its entry) makes wasm trap instead of reading
+    the parameters as results."""
 
     # What is bound ---------------------------------------------------------
 
@@ -193,8 +211,35 @@ class Plan:
 
     @property
     def slots(self) -> int:
-        """Number of raw slots: parameters and results share them."""
+        """Number of raw slots: parameters and results share them (and a guarded callback's flag)."""
+        shared = max(len(self.params), len(self.results))
+        return shared + 1 if self.guarded else shared
+
+    @property
+    def flag_index(self) -> int:
+        """A guarded callback's flag slot: after every parameter and result."""
+        assert self.guarded
         return max(len(self.params), len(self.results))
+
+    @property
+    def flag_offset(self) -> int:
+        """Byte offset of a guarded callback's flag (its low byte: the slots are little-endian)."""
+        return self.slot_offset(self.flag_index)
+
+    @property
+    def host_kinds(self) -> "Tuple[Tuple[Kind, ...], Tuple[Kind, ...]]":
+        """The wasm parameter and result kinds of the raw host function wasmtime calls.
+
+        Unguarded: the signature's.  Guarded: padded with ``i32`` to the flag
+        slot, then the ``i32`` flag, for parameters and results alike.
+        """
+        if not self.guarded:
+            return self.params, self.results
+        flag = self.flag_index
+        return (
+            self.params + (Kind.I32,) * (flag - len(self.params) + 1),
+            self.results + (Kind.I32,) * (flag - len(self.results) + 1),
+        )
 
     @staticmethod
     def slot_offset(index: int) -> int:
@@ -297,7 +342,8 @@ class Plan:
         shape = "_tuple" if sig.results_as_tuple and len(sig.result_values) == 1 else ""
         flavour = "" if self.flavour is Flavour.WASMJIT else f"_{self.flavour.value}"
         params, results = part(sig.param_values), part(sig.result_values)
-        return f"{self.direction.value}{flavour}_{caller}{params}__{results}{shape}"
+        guarded = "_guarded" if self.guarded else ""
+        return f"{self.direction.value}{flavour}_{caller}{params}__{results}{shape}{guarded}"
 
     def describe(self) -> str:
         """A readable listing of the plan (what ``explain`` shows for reflect)."""
@@ -328,6 +374,13 @@ class Plan:
             lines.append(f"  decoded value {index}: {name}")
         for index, name in self.encoders:
             lines.append(f"  encoded value {index}: {name}")
+        if self.guarded:
+            kinds = ", ".join(k.label for k in self.host_kinds[0]), ", ".join(k.label for k in self.host_kinds[1])
+            lines.append(
+                f"  guarded: raw host type ({kinds[0]}) -> ({kinds[1]}) behind the guard shim; "
+                f"flag in slot {self.flag_index} (byte offset {self.flag_offset}), set to 1 last, "
+                "0 on every failure path (the shim traps)"
+            )
         if self.signature.wants_caller:
             lines.append("  passes a Caller, invalidated when the callback returns")
         if self.needs_context:
@@ -340,6 +393,7 @@ class Plan:
             lines.append("  wasmtime-py's rules: exact path through wasmtime.Val, wasmtime-py's errors")
         if self.direction is Direction.CALL:
             lines.append("  a call that finds the buffer busy (re-entered, or another thread) uses a sibling's buffer")
+            lines.append("  a failed call clears the trap cell and raises a parked exception before any call")
         lines.append(f"  binds: {', '.join(self.bound)}")
         return "\n".join(lines)
 
@@ -422,9 +476,18 @@ class Plan:
             body.append(do("encode", "MEMORY", "raw", *encoded))
         if keep:
             body.append(do("release", keep))
-        handler = (
-            return_(call("fail", "exc", "result", "raw", "caller_ptr", caller, keep, *((written,) if written else ()))),
+        failing = return_(
+            call("fail", "exc", "result", "raw", "caller_ptr", caller, keep, *((written,) if written else ()))
         )
+        handler: "Tuple[Stmt, ...]" = (failing,)
+        if self.guarded:
+            # The flag, last: one byte store through a view of memory shifted
+            # by the flag's offset (no call between it and the return).
+            body.append(set_item("FLAGVIEW", "raw", 1))
+            # The exception is parked before anything is called: if ``fail``
+            # cannot run (no room left at the recursion limit), the flag is
+            # still 0, the shim traps, and the entry raises what is parked.
+            handler = (set_attr("PENDING", "exception", "exc"), failing)
         return Program(
             self.name,
             ("env", "caller_ptr", "raw", "nraw"),
@@ -444,6 +507,10 @@ class Plan:
         # Nothing between the test and the assignment can switch threads.
         body.append(if_(is_(attr("guard", "busy"), True), return_(call("nested", *args))))
         body.append(set_attr("guard", "busy", True))
+        # Every handler below frees the buffer first, without a call: at the
+        # recursion limit the call after it may not start, and a buffer left
+        # busy would refuse every later call.
+        not_busy = set_attr("guard", "busy", False)
         # Guest data is copied into the instance's memory through its
         # allocator, and stands for its address and length.
         flat: List[str] = []
@@ -456,7 +523,7 @@ class Plan:
             else:
                 flat.append(arg)
         if writes:
-            body.append(try_(writes, (do("interrupted", "exc", keep),), "exc"))
+            body.append(try_(writes, (not_busy, do("interrupted", "exc", keep)), "exc"))
         if flat:
             encode: List[Stmt] = [_class_check(Name(flat[i]), cls) for i, cls in self.class_checks]
             encoded: List[Expr] = [Name(a) for a in flat]
@@ -464,10 +531,12 @@ class Plan:
                 encode.append(assign(f"x{index}", call(conv, "context", encoded[index], keep)))
                 encoded[index] = Name(f"x{index}")
             encode.append(do("encode", "buffer", 0, *encoded))
-            body.append(try_(encode, (do("encode_exact", "exc", keep, *flat),), "exc"))
+            # (busy again only once the exact path has encoded every argument)
+            exact = do("encode_exact", "exc", keep, *flat)
+            body.append(try_(encode, (not_busy, exact, set_attr("guard", "busy", True)), "exc"))
         call_args = ("context", "func", "buffer_address", "nslots", "trap_address")
         wasm_call = assign("err", call("call_unchecked", *call_args))
-        body.append(try_([wasm_call], (do("interrupted", "exc", keep),), "exc"))
+        body.append(try_([wasm_call], (not_busy, do("interrupted", "exc", keep)), "exc"))
         body.append(set_attr("guard", "busy", False))
         results = tuple(f"r{i}" for i in range(len(self.results)))
         body.append(unpack((*results, "trap"), call("decode", "buffer")))
@@ -476,7 +545,25 @@ class Plan:
         for index, value in sig.param_guests:
             if value.guest.free:
                 body.append(do(guest_freer(index), "guests", f"m{index}", f"m{index + 1}"))
-        body.append(if_(AnyOf(("err", "trap")), do("fail", "err", "trap")))
+        # A failed call: first the trap cell and the parked exception, with
+        # no call (at the recursion limit a call could fail and leave the
+        # cell set for the next call, or strand the exception); then what
+        # the call returned is freed best-effort, or reported by ``fail``.
+        taken = if_(
+            is_not("pending", None),
+            set_attr("PENDING", "exception", None),
+            try_((do("discard", "err", "trap"),), (Do(Name("pending")),)),
+            Raise("pending"),
+        )
+        body.append(
+            if_(
+                AnyOf(("err", "trap")),
+                set_item("trap_cell", 0, 0),
+                assign("pending", attr("PENDING", "exception")),
+                taken,
+                do("fail", "err", "trap"),
+            )
+        )
         for index, conv in self.decoders:
             body.append(assign(results[index], call(conv, "context", results[index])))
         values: List[Expr] = []
@@ -519,14 +606,26 @@ def _class_check(value: Expr, cls: type) -> Stmt:
     return if_(is_not(attr(value, "__class__"), cls.__name__), Raise("ExactPath"))
 
 
-def callback_plan(signature: Signature, flavour: Flavour = Flavour.WASMJIT) -> Plan:
+def guardable(signature: Signature) -> bool:
+    """Whether a callback of ``signature`` can stand behind the guard shim.
+
+    Not one that takes a ``Caller`` or reads or writes guest data: behind the
+    shim, its caller is the shim's instance, whose exports are not the
+    calling instance's (``caller.get("memory")`` would be ``None``).
+    """
+    return not signature.wants_caller and not signature.param_guests and not signature.result_guests
+
+
+def callback_plan(signature: Signature, flavour: Flavour = Flavour.WASMJIT, guarded: bool = False) -> Plan:
     for _index, value in signature.result_guests:
         if value.guest.alloc is None:
             raise TypeError(
                 f"result {value} needs an allocator to be copied into guest memory: "
                 f"annotate it Annotated[{value.label}, wasmjit.Guest(alloc='malloc')] (the export's name)"
             )
-    return Plan(Direction.CALLBACK, signature, flavour)
+    if guarded and not guardable(signature):
+        raise ValueError(f"a callback of {signature} cannot be guarded: it needs its caller's exports")
+    return Plan(Direction.CALLBACK, signature, flavour, guarded)
 
 
 def call_plan(signature: Signature, flavour: Flavour = Flavour.WASMJIT) -> Plan:

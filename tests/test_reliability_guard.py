@@ -1,0 +1,135 @@
+"""The wasm guard shim of store-bound callbacks (issue 12, findings 1 and 3).
+
+A trampoline that cannot start (its frame refused at the recursion limit, a
+profiler raising on its 'call' event) must make the call into wasm raise,
+never return the parameters left in the slots as results.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import wasmtime
+
+import wasmjit
+from wasmjit import i32
+from wasmjit.boundary import errors, guard
+from wasmjit.model.kinds import Kind
+
+WAT = """(module
+  (import "host" "cb" (func $cb (param i32) (result i32)))
+  (func (export "run") (param i32) (result i32) (i32.add (i32.const 1000) (call $cb (local.get 0)))))"""
+
+
+def double(n: i32) -> i32:
+    return n * 2
+
+
+def with_caller(caller: wasmtime.Caller, n: i32) -> i32:
+    return n * 2
+
+
+def test_store_bound_callbacks_without_a_caller_are_guarded(store: wasmtime.Store, backend: str) -> None:
+    host = wasmjit.Function.from_callback(store, double, backend=backend)
+    plan = host._prepared.plan
+    assert plan.guarded and plan.slots == 2 and plan.flag_offset == 16
+    assert plan.host_kinds == ((Kind.I32, Kind.I32), (Kind.I32, Kind.I32))
+    # The user's Func is the shim's export: the signature's own type.
+    ty = host.type(store)
+    assert [str(t) for t in ty.params] == ["i32"] and [str(t) for t in ty.results] == ["i32"]
+    instance = wasmtime.Instance(store, wasmtime.Module(store.engine, WAT), [host])
+    run = wasmjit.typed(store, instance.exports(store)["run"])
+    assert run(21) == 1042
+    assert host(store, 4) == 8
+
+
+def test_callbacks_with_a_caller_and_linker_callbacks_are_not_guarded(store: wasmtime.Store) -> None:
+    assert not wasmjit.Function.from_callback(store, with_caller)._prepared.plan.guarded
+    linker = wasmjit.Linker(store.engine)
+    linker.define_callback("host", "cb", double)
+    run = linker.instantiate(store, wasmtime.Module(store.engine, WAT)).exports(store)["run"]
+    assert run(store, 21) == 1042
+
+
+@pytest.mark.parametrize(
+    ("params", "results"),
+    [((), ()), ((Kind.I32,), ()), ((), (Kind.I64,)), ((Kind.F32,), (Kind.I32, Kind.F64, Kind.I64))],
+)
+def test_the_shim_compiles_for_every_layout(params: "tuple[Kind, ...]", results: "tuple[Kind, ...]") -> None:
+    engine = wasmtime.Engine()
+    module = guard.shim_module(engine, params, results)
+    assert guard.shim_module(engine, params, results) is module
+    (export,) = module.exports
+    assert export.name == "f"
+    # A second engine gets the same shim through the serialized artifact.
+    assert guard.shim_module(wasmtime.Engine(), params, results).exports[0].name == "f"
+
+
+def test_an_exact_path_result_sets_the_flag(store: wasmtime.Store, backend: str) -> None:
+    def as_bool(n: i32) -> i32:
+        return n > 0  # type: ignore[return-value]  # a bool: the exact path stores it
+
+    host = wasmjit.Function.from_callback(store, as_bool, backend=backend)
+    instance = wasmtime.Instance(store, wasmtime.Module(store.engine, WAT), [host])
+    run = wasmjit.typed(store, instance.exports(store)["run"])
+    assert run(5) == 1001
+    assert errors.take_pending() is None
+
+
+HOOK_SCRIPT = r"""
+import sys
+import wasmtime, wasmjit
+from wasmjit import i32
+from wasmjit.boundary.errors import CallbackNotStarted
+
+backend, entry = sys.argv[1:3]
+WAT = '''(module
+  (import "host" "cb" (func $cb (param i32) (result i32)))
+  (func (export "run") (param i32) (result i32) (i32.add (i32.const 1000) (call $cb (local.get 0)))))'''
+store = wasmtime.Store()
+if entry == "install":
+    wasmjit.install()
+    ty = wasmtime.FuncType([wasmtime.ValType.i32()], [wasmtime.ValType.i32()])
+    host = wasmtime.Func(store, ty, lambda n: n * 2)
+else:
+    def cb(n: i32) -> i32:
+        return n * 2
+    host = wasmjit.Function.from_callback(store, cb, backend=backend)
+export = wasmtime.Instance(store, wasmtime.Module(store.engine, WAT), [host]).exports(store)["run"]
+run = wasmjit.typed(store, export, backend=backend) if entry == "typed" else (lambda x: export(store, x))
+prepared = host._prepared if hasattr(host, "_prepared") else host._wasmjit_prepared
+assert prepared.plan.guarded
+trampoline = prepared.owner.trampoline.__code__  # (bytecode's constants are not hashable)
+
+class Hooked(Exception):
+    pass
+
+def hook(frame, event, arg):
+    if event == "call" and frame.f_code is trampoline:
+        raise Hooked()
+
+sys.setprofile(hook)
+try:
+    outcome = run(21)
+except BaseException as exc:
+    outcome = exc
+finally:
+    sys.setprofile(None)
+ok = isinstance(outcome, (CallbackNotStarted, Hooked))
+if isinstance(outcome, CallbackNotStarted):
+    ok = isinstance(outcome.__cause__, wasmtime.Trap)
+print("OK" if ok and run(21) == 1042 else "WRONG", repr(outcome), flush=True)
+"""
+
+
+@pytest.mark.parametrize("entry", ["typed", "stock", "install"])
+def test_a_trampoline_that_cannot_start_makes_the_call_raise(backend: str, entry: str) -> None:
+    """A profiler raising on the trampoline's 'call' event: ctypes swallows it, the guard traps."""
+    if entry == "install" and backend != "bytecode":
+        pytest.skip("install() picks its own backend")
+    proc = subprocess.run(
+        [sys.executable, "-c", HOOK_SCRIPT, backend, entry], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0 and proc.stdout.startswith("OK"), (proc.stdout, proc.stderr[-2000:])
