@@ -7,6 +7,7 @@ never return the parameters left in the slots as results.
 
 from __future__ import annotations
 
+import pathlib
 import subprocess
 import sys
 
@@ -133,3 +134,104 @@ def test_a_trampoline_that_cannot_start_makes_the_call_raise(backend: str, entry
         [sys.executable, "-c", HOOK_SCRIPT, backend, entry], capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0 and proc.stdout.startswith("OK"), (proc.stdout, proc.stderr[-2000:])
+
+
+TRACE_SCRIPT = r"""
+import sys, wasmtime, wasmjit
+from wasmjit import i32
+backend, mode = sys.argv[1], sys.argv[2]
+store = wasmtime.Store()
+WAT = '''(module (import "host" "cb" (func $cb (param i32) (result i32)))
+  (func (export "run") (param i32) (result i32) (i32.add (i32.const 1000) (call $cb (local.get 0)))))'''
+def cb(n: i32) -> i32:
+    doubled = n * 2
+    return doubled
+host = wasmjit.Function.from_callback(store, cb, backend=backend)
+run = wasmjit.typed(store, wasmtime.Instance(store, wasmtime.Module(store.engine, WAT), [host]).exports(store)["run"])
+trampoline = host._prepared.owner.trampoline.__code__
+
+class Quit(Exception):
+    pass
+
+seen = []
+def tracer(frame, event, arg):
+    if frame.f_code is cb.__code__ and event == "line":
+        seen.append(frame.f_lineno)
+    if mode == "raise-call" and event == "call" and frame.f_code is trampoline:
+        raise Quit()
+    if mode == "raise-line" and event == "line" and frame.f_code is trampoline:
+        raise Quit()
+    return tracer
+
+outcomes = []
+sys.settrace(tracer)
+try:
+    for _ in range(3):
+        try:
+            outcomes.append(run(21))
+        except BaseException as exc:
+            outcomes.append(type(exc).__name__)
+finally:
+    sys.settrace(None)
+after = run(21)
+print(mode, outcomes, len(seen) > 0, after)
+"""
+
+
+@pytest.mark.parametrize("mode", ["quiet", "raise-call", "raise-line"])
+def test_tracers_see_callbacks_and_raising_tracers_never_give_a_wrong_value(backend: str, mode: str) -> None:
+    """sys.settrace as debuggers use it: a quiet tracer sees the callback's body run; one that
+    raises at the trampoline's entry or first line makes the call raise (never a value
+    computed from the parameters left in the slots), and the next call is right."""
+    proc = subprocess.run(
+        [sys.executable, "-c", TRACE_SCRIPT, backend, mode], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    words = proc.stdout.split(maxsplit=1)[1].rsplit(maxsplit=2)
+    outcomes, saw_body, after = eval(words[0]), words[1] == "True", int(words[2])  # our own output
+    assert after == 1042
+    if mode == "quiet":
+        assert outcomes == [1042] * 3 and saw_body
+    else:
+        # The hook's own exception, or the guard's: never 1021 (the parameter read back as the result).
+        assert all(o == 1042 or o in ("Quit", "CallbackNotStarted") for o in outcomes), outcomes
+        assert 1021 not in outcomes
+
+
+COVERAGE_SCRIPT = r"""
+import sys, wasmtime, wasmjit
+from wasmjit import i32
+store = wasmtime.Store()
+WAT = '''(module (import "host" "cb" (func $cb (param i32) (result i32)))
+  (func (export "run") (param i32) (result i32) (call $cb (local.get 0))))'''
+def cb(n: i32) -> i32:
+    if n > 10:
+        return n - 10  # BIG
+    return n + 1  # SMALL
+host = wasmjit.Function.from_callback(store, cb, backend=sys.argv[1])
+run = wasmjit.typed(store, wasmtime.Instance(store, wasmtime.Module(store.engine, WAT), [host]).exports(store)["run"])
+assert [run(n) for n in (1, 2, 30)] == [2, 3, 20]
+"""
+
+
+def test_coverage_measures_callback_bodies(backend: str, tmp_path: "pathlib.Path") -> None:
+    """coverage.py running a program of callbacks counts the lines of their bodies."""
+    coverage = pytest.importorskip("coverage")
+    script = tmp_path / "covered.py"
+    script.write_text(COVERAGE_SCRIPT)
+    data = tmp_path / ".coverage"
+    proc = subprocess.run(
+        [sys.executable, "-m", "coverage", "run", f"--data-file={data}", str(script), backend],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    measured = coverage.Coverage(data_file=str(data))
+    measured.load()
+    executed = set(measured.get_data().lines(str(script)) or ())
+    lines = COVERAGE_SCRIPT.splitlines()
+    big = next(i for i, line in enumerate(lines, 1) if "# BIG" in line)
+    small = next(i for i, line in enumerate(lines, 1) if "# SMALL" in line)
+    assert {big, small} <= executed
