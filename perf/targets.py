@@ -100,10 +100,12 @@ def _targets() -> Tuple[Target, ...]:
     targets += [Target("callback-i32", variant, "speedup", 5) for variant in GENERATED]
     targets += [Target("callback-mix3", variant, "speedup", 25) for variant in GENERATED]
     targets.append(Target("callback-mix3", "reflect", "speedup", 8))
-    # Registration.
+    # Registration.  A new signature builds its template and compiles its guard
+    # shim (a small wasm module, about 1 ms with Cranelift; later engines load
+    # it serialized): once per signature and process.
     for variant in ("bytecode", "source", "reflect"):
         targets.append(Target("register-cached", variant, "under", 50e3))
-        targets.append(Target("register-new", variant, "under", 500e3))
+        targets.append(Target("register-new", variant, "under", 2500e3))
     # Typed calls.
     targets += [Target("call-add", variant, "speedup", 20) for variant in GENERATED]
     targets += [Target("call-nop", variant, "speedup", 10) for variant in GENERATED]
