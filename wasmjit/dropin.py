@@ -213,7 +213,7 @@ def _func_call(self: wasmtime.Func, store: Any, *params: Any) -> Any:
 # Each mirrors wasmtime-py 50's method step by step (same checks in the same
 # order, same results and exceptions), with its FFI calls made through
 # wasmjit's prototypes and the base address taken from the memory's core
-# (valid while the size is unchanged; see wasmjit.memory).  Whatever is not
+# (valid while the size is unchanged; see wasmjit.boundary.memories).  Whatever is not
 # a wasmtime.Store, a wasmtime.Caller or wasmjit's Caller, or is closed,
 # goes to wasmtime-py's own method, which raises what it raises.
 
