@@ -87,6 +87,10 @@ class Kind(enum.Enum):
         """Whether converting this kind needs the store's context."""
         return self in (Kind.FUNCREF, Kind.EXTERNREF)
 
+    # Members are singletons compared by identity: hash them by identity too,
+    # in C (Enum's own __hash__ is Python code, and plans hash their kinds).
+    __hash__ = object.__hash__
+
     def __repr__(self) -> str:
         return f"Kind.{self.name}"
 

@@ -28,6 +28,7 @@ Directions:
 from __future__ import annotations
 
 import enum
+import functools
 import struct
 from dataclasses import dataclass
 from typing import Any, Callable, List, NamedTuple, Optional, Tuple, Type, Union
@@ -226,7 +227,7 @@ class Plan:
         """Byte offset of a guarded callback's flag (its low byte: the slots are little-endian)."""
         return self.slot_offset(self.flag_index)
 
-    @property
+    @functools.cached_property
     def host_kinds(self) -> "Tuple[Tuple[Kind, ...], Tuple[Kind, ...]]":
         """The wasm parameter and result kinds of the raw host function wasmtime calls.
 
@@ -297,18 +298,18 @@ class Plan:
             codes[index + 1] = kinds[index + 1].exact_format
         return tuple(codes)
 
-    @property
+    @functools.cached_property
     def decode_format(self) -> str:
         codes = self._codes(self.decoded, self.decoded_guests, "read_format")
         if self.direction is Direction.CALL:
             return _slots_format(codes, (self.trap_offset, TRAP_CELL_FORMAT))
         return _slots_format(codes)
 
-    @property
+    @functools.cached_property
     def encode_format(self) -> str:
         return _slots_format(self._codes(self.encoded, self.encoded_guests, "write_format"))
 
-    @property
+    @functools.cached_property
     def exact_format(self) -> str:
         return _slots_format(self._codes(self.encoded, self.encoded_guests, "exact_format"))
 
@@ -332,7 +333,7 @@ class Plan:
         """Whether a call returns several results as a list (wasmtime-py's way)."""
         return self.flavour is Flavour.WASMTIME and len(self.results) > 1
 
-    @property
+    @functools.cached_property
     def name(self) -> str:
         def part(values: "Tuple[Tuple[int, Value], ...]") -> str:
             return "_".join(v.label for _, v in values) or "none"
@@ -616,7 +617,9 @@ def guardable(signature: Signature) -> bool:
     return not signature.wants_caller and not signature.param_guests and not signature.result_guests
 
 
+@functools.lru_cache(maxsize=1024)
 def callback_plan(signature: Signature, flavour: Flavour = Flavour.WASMJIT, guarded: bool = False) -> Plan:
+    """The plan of a callback of ``signature`` (one object per signature: its derived facts are computed once)."""
     for _index, value in signature.result_guests:
         if value.guest.alloc is None:
             raise TypeError(
@@ -628,7 +631,9 @@ def callback_plan(signature: Signature, flavour: Flavour = Flavour.WASMJIT, guar
     return Plan(Direction.CALLBACK, signature, flavour, guarded)
 
 
+@functools.lru_cache(maxsize=1024)
 def call_plan(signature: Signature, flavour: Flavour = Flavour.WASMJIT) -> Plan:
+    """The plan of a typed call of ``signature`` (one object per signature)."""
     if signature.wants_caller:
         raise ValueError("a typed call has no caller")
     for _index, value in signature.param_guests:
