@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import ctypes
 import struct
-import time
 from typing import Annotated, Any, Callable, Dict, List, Tuple
 
 import wasmtime
@@ -33,7 +32,7 @@ import wasmjit
 from wasmjit import Guest, Str, i32
 
 from . import floors, wasm
-from .loops import loop
+from .loops import batch, loop
 from .measure import Runner
 from .variants import backends
 
@@ -95,15 +94,6 @@ def _instance(store: wasmtime.Store, pair: wasmtime.Func, greet: wasmtime.Func) 
     return wasmtime.Instance(store, wasmtime.Module(store.engine, GUEST_WAT), [pair, greet])
 
 
-def _timed(run: Callable[[int], None]) -> Runner:
-    def runner(n: int) -> float:
-        start = time.perf_counter_ns()
-        run(n)
-        return time.perf_counter_ns() - start
-
-    return runner
-
-
 def _loops(
     hosts: Dict[str, Tuple[wasmtime.Func, wasmtime.Func]], store: wasmtime.Store, export: str
 ) -> Dict[str, Runner]:
@@ -113,7 +103,7 @@ def _loops(
         assert isinstance(run, wasmtime.Func)
         drive = floors.driver(store, run, "i32")
         drive(3)
-        runners[name] = _timed(drive)
+        runners[name] = batch(drive)
     return runners
 
 

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, Tuple
 
 from .measure import Runner
 
-__all__ = ["loop", "bind_call", "do_nothing"]
+__all__ = ["loop", "bind_call", "do_nothing", "batch"]
 
 
 def _loop0(f: Callable[..., Any]) -> Runner:
@@ -121,3 +121,14 @@ def bind_call(f: Callable[..., Any], args: Tuple[Any, ...]) -> Callable[[], obje
         a, b, c, d, e = args
         return lambda: f(a, b, c, d, e)
     return lambda: f(*args)
+
+
+def batch(run: Callable[[int], None]) -> Runner:
+    """A runner timing one call of ``run(n)``, which itself repeats the operation ``n`` times (a wasm loop)."""
+
+    def runner(n: int) -> float:
+        start = time.perf_counter_ns()
+        run(n)
+        return time.perf_counter_ns() - start
+
+    return runner

@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import ctypes
-import time
 from itertools import repeat
 from typing import Any, Callable, Dict, List, Tuple
 
@@ -31,7 +30,7 @@ from wasmjit import i32
 
 from . import floors, wasm
 from .dropin import _variants
-from .loops import loop
+from .loops import batch, loop
 from .measure import Runner
 from .variants import BACKENDS, backends
 
@@ -142,15 +141,6 @@ def _wasm_loop(store: wasmtime.Store, host: wasmtime.Func) -> Callable[[int], No
     return floors.driver(store, run, "i32")
 
 
-def _timed(run: Callable[[int], None]) -> Runner:
-    def runner(n: int) -> float:
-        start = time.perf_counter_ns()
-        run(n)
-        return time.perf_counter_ns() - start
-
-    return runner
-
-
 def build_callback_read(notes: List[str]) -> Dict[str, Runner]:
     store = wasmtime.Store()
     hosts: Dict[str, wasmtime.Func] = {
@@ -163,7 +153,7 @@ def build_callback_read(notes: List[str]) -> Dict[str, Runner]:
     for name, host in hosts.items():
         run = _wasm_loop(store, host)
         run(3)
-        runners[name] = _timed(run)
+        runners[name] = batch(run)
 
     def check(caller: wasmjit.Caller, ptr: i32, length: i32) -> i32:
         assert caller.memory().read(ptr, length) == wasm.GUEST_32
