@@ -10,6 +10,7 @@ beside a reference interpreter of that program, messages included.
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from ..boundary.wasmtime_py import STORE_CONTEXT_ATTRIBUTE
@@ -207,6 +208,7 @@ def _call(plan: Plan, statics: Dict[str, Any], bindings: CallBindings) -> Callab
     class_checks = plan.class_checks
     ExactPath = statics["ExactPath"]
     argument_names = [f"a{i}" for i in range(nparams)]
+    store_context = operator.attrgetter(STORE_CONTEXT_ATTRIBUTE)
     param_values = _guest_layout(sig.param_values, statics, guest_writer)
     result_values = _guest_layout(sig.result_values, statics, guest_reader)
     frees = tuple((index, statics[guest_freer(index)]) for index, value in sig.param_guests if value.guest.free)
@@ -220,7 +222,7 @@ def _call(plan: Plan, statics: Dict[str, Any], bindings: CallBindings) -> Callab
                 raise _missing_arguments(call.__qualname__, argument_names[len(args) :])
             too_many(args[:nparams], args[nparams:])
         keep: Optional[List[Any]] = [] if keeps_refs else None
-        if getattr(store, STORE_CONTEXT_ATTRIBUTE) is None:
+        if store_context(store) is None:
             closed_store()
         if guard.busy is True:
             return nested(*args)
