@@ -29,12 +29,13 @@ import threading
 import types
 from typing import Any, Callable, Dict, NamedTuple, Optional, Protocol, Tuple
 
-from ..boundary import conversions, errors, ffi, guest, interrupts
+from ..boundary import component_calls, conversions, errors, ffi, guest, interrupts
 from ..boundary.caller import Caller
 from ..boundary.errors import DynamicCodeUnavailable
 from ..boundary.failures import MISSING, ExactPath, closed_store
+from ..model.component_plan import AnyPlan, ComponentPlan
 from ..model.kinds import Kind
-from ..model.plan import Direction, Plan
+from ..model.plan import Direction
 from . import bytecode as bytecode_backend
 from .reflect import ReflectTemplate
 from .source import SourceTemplate
@@ -59,7 +60,7 @@ class Template(Protocol):
     """What a backend makes of one plan: binds values into trampolines, and lists them."""
 
     backend: str
-    plan: Plan
+    plan: AnyPlan
 
     def bind(self, bindings: NamedTuple) -> Callable[..., Any]:
         """A new trampoline with ``bindings`` (an instance of ``plan.bindings``) bound in."""
@@ -72,11 +73,13 @@ class Template(Protocol):
 
 # What trampolines read besides their bound values --------------------------------
 
-_STATICS: Dict[Plan, Dict[str, Any]] = {}
+_STATICS: Dict[AnyPlan, Dict[str, Any]] = {}
 
 
-def statics(plan: Plan) -> Dict[str, Any]:
+def statics(plan: AnyPlan) -> Dict[str, Any]:
     """The values of the names every trampoline of ``plan`` shares."""
+    if isinstance(plan, ComponentPlan):
+        return component_calls.statics(plan)
     found = _STATICS.get(plan)
     if found is not None:
         return found
@@ -193,8 +196,8 @@ def probe() -> Dict[str, Optional[str]]:
 
 # Templates ---------------------------------------------------------------------
 
-_templates: Dict[Tuple[Plan, str], Template] = {}
-_failures: Dict[Tuple[Plan, str], str] = {}
+_templates: Dict[Tuple[AnyPlan, str], Template] = {}
+_failures: Dict[Tuple[AnyPlan, str], str] = {}
 _generations: Dict[str, int] = {name: 0 for name in BACKENDS}
 _templates_lock = threading.RLock()
 
@@ -211,7 +214,7 @@ def generation_count() -> Dict[str, int]:
     return dict(_generations)
 
 
-def _build(plan: Plan, backend: str) -> Template:
+def _build(plan: AnyPlan, backend: str) -> Template:
     key = (plan, backend)
     found = _templates.get(key)
     if found is not None:
@@ -235,7 +238,7 @@ def order_for(dynamic_code: Optional[bool]) -> Tuple[str, ...]:
 
 
 def template_for(
-    plan: Plan, dynamic_code: Optional[bool] = None, backend: Optional[str] = None
+    plan: AnyPlan, dynamic_code: Optional[bool] = None, backend: Optional[str] = None
 ) -> Tuple[Template, Dict[str, str]]:
     """The template that renders ``plan``, and why other backends were skipped.
 
@@ -271,7 +274,7 @@ def template_for(
 
 
 def bind(
-    plan: Plan,
+    plan: AnyPlan,
     bindings: NamedTuple,
     dynamic_code: Optional[bool] = None,
     backend: Optional[str] = None,

@@ -33,6 +33,7 @@ import sys
 import types
 from typing import Any, Callable, Dict, List, NamedTuple, Tuple
 
+from ..model.component_plan import AnyPlan
 from ..model.ir import (
     AnyOf,
     Assign,
@@ -59,7 +60,6 @@ from ..model.ir import (
     locals_of,
     render_python,
 )
-from ..model.plan import Plan
 
 __all__ = ["BytecodeTemplate", "SUPPORTED", "unsupported_reason"]
 
@@ -405,7 +405,7 @@ class BytecodeTemplate:
 
     backend = "bytecode"
 
-    def __init__(self, plan: Plan, statics: Dict[str, Any]) -> None:
+    def __init__(self, plan: AnyPlan, statics: Dict[str, Any]) -> None:
         reason = unsupported_reason()
         if reason is not None:
             raise RuntimeError(reason)

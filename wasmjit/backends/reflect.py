@@ -14,6 +14,7 @@ import operator
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from ..boundary.wasmtime_py import STORE_CONTEXT_ATTRIBUTE
+from ..model.component_plan import AnyPlan, ComponentPlan
 from ..model.kinds import GuestValue
 from ..model.plan import CallbackBindings, CallBindings, Direction, Plan, guest_freer, guest_reader, guest_writer
 
@@ -25,11 +26,15 @@ class ReflectTemplate:
 
     backend = "reflect"
 
-    def __init__(self, plan: Plan, statics: Dict[str, Any]) -> None:
+    def __init__(self, plan: AnyPlan, statics: Dict[str, Any]) -> None:
         self.plan = plan
         self.statics = statics
 
     def bind(self, bindings: NamedTuple) -> Callable[..., Any]:
+        if isinstance(self.plan, ComponentPlan):
+            if self.plan.direction is Direction.CALL:
+                return _component_call(self.plan, self.statics, bindings)
+            return _component_host(self.plan, self.statics, bindings)
         if self.plan.direction is Direction.CALLBACK:
             assert isinstance(bindings, CallbackBindings)
             return _callback(self.plan, self.statics, bindings)
@@ -37,6 +42,8 @@ class ReflectTemplate:
         return _call(self.plan, self.statics, bindings)
 
     def listing(self, trampoline: Callable[..., Any]) -> str:
+        if isinstance(self.plan, ComponentPlan):
+            return f"reflect: interprets the component plan of {self.plan.func_type} ({self.plan.mode})"
         return self.plan.describe()
 
 
@@ -299,3 +306,103 @@ def _call(plan: Plan, statics: Dict[str, Any], bindings: CallBindings) -> Callab
         return outputs[0]
 
     return call
+
+
+# Component plans ----------------------------------------------------------------------
+
+
+def _component_call(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any) -> Callable[..., Any]:
+    """A typed component call that follows ``plan``'s fields (what the generated program does)."""
+    memory = statics["MEMORY"]
+    store_context = statics["store_context"]
+    closed_store = statics["closed_store"]
+    component_call = statics["component_call"]
+    release_result = statics["release_result"]
+    pack_params: Any = statics.get("pack_params")
+    unpack_result: Any = statics.get("unpack_result")
+    store, func, args_at, results_at = bindings.store, bindings.func, bindings.args, bindings.results
+    failed, raise_error, lift = bindings.failed, bindings.raise_error, bindings.lift
+    packed = plan.packed
+    kinds = plan.param_kinds
+    stride = component_values_stride()
+    lowers = [(getattr(bindings, f"lower_{n}"), i, args_at + i * stride) for n, i in enumerate(plan.unpacked)]
+    nparams = len(plan.func_type.params)
+    nresults = 0 if plan.func_type.result is None else 1
+    result_packed = plan.result_packed
+    qualname = plan.name
+
+    def call(*args: Any) -> Any:
+        if len(args) != nparams:
+            raise TypeError(f"{qualname}() takes {nparams} positional arguments but {len(args)} were given")
+        keep: List[Any] = []
+        context = store_context(store)
+        if context is None:
+            closed_store()
+        try:
+            if packed:
+                items: List[Any] = []
+                for i in packed:
+                    items.append(kinds[i])
+                    items.append(args[i])
+                pack_params(memory, args_at, *items)
+            for lower, i, at in lowers:
+                lower(args[i], at, keep)
+        except BaseException as exc:
+            return failed(exc, *args)
+        error = component_call(func, context, args_at, nparams, results_at, nresults)
+        if error is not None:
+            raise_error(error)
+        if not nresults:
+            return None
+        if result_packed:
+            return unpack_result(memory, results_at)[0]
+        result = lift(results_at)
+        release_result(results_at)
+        return result
+
+    return call
+
+
+def _component_host(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any) -> Callable[..., Any]:
+    """A host function trampoline that follows ``plan``'s fields."""
+    memory = statics["MEMORY"]
+    check_call = statics["check_call"]
+    unpack_params: Any = statics.get("unpack_params")
+    pack_result: Any = statics.get("pack_result")
+    callback, write, failed = bindings.callback, bindings.write, bindings.failed
+    packed = plan.packed
+    stride = component_values_stride()
+    lifts = [(getattr(bindings, f"lift_{n}"), i * stride, i) for n, i in enumerate(plan.unpacked)]
+    nparams = len(plan.func_type.params)
+    has_result = plan.func_type.result is not None
+    result_packed = plan.result_packed
+    result_kind = plan.result_kind if has_result else 0
+
+    def trampoline(
+        env: Any, context: Any, type_: Any, args: int, nargs: int, results: int, nresults: int
+    ) -> Optional[int]:
+        try:
+            check_call(args, nargs, nresults)
+            values: List[Any] = [None] * nparams
+            if packed:
+                for i, value in zip(packed, unpack_params(memory, args), strict=True):
+                    values[i] = value
+            for lift, offset, i in lifts:
+                values[i] = lift(args + offset)
+            result = callback(*values)
+            if has_result:
+                if result_packed:
+                    pack_result(memory, results, result_kind, result)
+                else:
+                    write(result, results)
+            return 0
+        except BaseException as exc:
+            return failed(exc, context, type_, args, nargs, results, nresults)  # type: ignore[no-any-return]
+
+    return trampoline
+
+
+def component_values_stride() -> int:
+    from ..boundary.component_values import LAYOUT
+
+    return LAYOUT.val

@@ -14,8 +14,8 @@ import itertools
 import linecache
 from typing import Any, Callable, Dict, NamedTuple
 
+from ..model.component_plan import AnyPlan
 from ..model.ir import constants_of, render_python
-from ..model.plan import Plan
 
 __all__ = ["SourceTemplate"]
 
@@ -27,7 +27,7 @@ class SourceTemplate:
 
     backend = "source"
 
-    def __init__(self, plan: Plan, statics: Dict[str, Any]) -> None:
+    def __init__(self, plan: AnyPlan, statics: Dict[str, Any]) -> None:
         self.plan = plan
         program = plan.program()
         self.source = render_python(program).text

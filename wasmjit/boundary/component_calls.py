@@ -1,0 +1,157 @@
+"""The boundary machinery of component trampolines: FFI, statics, failures.
+
+What every backend's component trampoline reads besides its bound values
+(:func:`statics`), the two FFI entry points (``wasmtime_component_func_call``
+and ``wasmtime_component_linker_instance_add_func``, declared on wasmtime's
+library as wasmjit's own function objects), and how failures cross:
+
+* a host function that raises parks the exception in this thread's slot
+  (:mod:`wasmjit.boundary.errors`) and returns a new ``wasmtime_error_t``;
+  the outermost call - a wasmjit typed call, or stock ``Func.__call__``
+  (whose ``maybe_raise_last_exn`` wasmjit bridges) - re-raises the same object;
+* a call whose host functions failed raises the parked exception, else
+  wasmtime-py's ``WasmtimeError`` for the error.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import operator
+import struct
+from ctypes import CFUNCTYPE, c_char_p, c_size_t, c_void_p
+from typing import Any, Callable, Dict
+
+import wasmtime
+
+from ..model.component_plan import ComponentPlan
+from ..model.plan import Direction
+from . import component_values as values
+from . import errors, ffi, wasmtime_py
+from .failures import closed_store
+
+__all__ = [
+    "component_call",
+    "add_func",
+    "HostCallback",
+    "statics",
+    "raise_error",
+    "park",
+    "store_context",
+]
+
+#: ``wasmtime_error_t *wasmtime_component_func_call(func, context, args, nargs, results, nresults)``
+component_call = ffi._declare(
+    "wasmtime_component_func_call", c_void_p, c_void_p, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t
+)
+#: ``wasmtime_error_t *wasmtime_component_linker_instance_add_func(li, name, len, cb, env, finalizer)``
+add_func = ffi._declare(
+    "wasmtime_component_linker_instance_add_func", c_void_p, c_void_p, c_char_p, c_size_t, c_void_p, c_void_p, c_void_p
+)
+error_new = ffi._declare("wasmtime_error_new", c_void_p, c_char_p)
+error_delete = ffi._declare("wasmtime_error_delete", None, c_void_p)
+
+#: ``wasmtime_error_t *(*)(void *env, wasmtime_context_t *, const func_type_t *, const val_t *args,
+#: size_t nargs, val_t *results, size_t nresults)`` - every pointer an ``int``.
+HostCallback = CFUNCTYPE(c_size_t, c_void_p, c_void_p, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t)
+
+_component_enter: Any = importlib.import_module("wasmtime.component._enter")
+
+_MESSAGE = b"python exception"
+
+
+def store_context(store: Any) -> Any:
+    """The store's ``wasmtime_context_t`` pointer, ``None`` once the store is closed."""
+    return getattr(store, wasmtime_py.STORE_CONTEXT_ATTRIBUTE)
+
+
+_store_context = operator.attrgetter(wasmtime_py.STORE_CONTEXT_ATTRIBUTE)
+
+
+def park(exception: BaseException) -> int:
+    """Park ``exception`` for this thread; return a new ``wasmtime_error_t`` (an address). Never raises."""
+    errors.PENDING.exception = exception
+    return int(error_new(_MESSAGE) or 0)
+
+
+def _take_component_exception() -> Any:
+    exception = _component_enter.LAST_EXCEPTION
+    _component_enter.LAST_EXCEPTION = None
+    return exception
+
+
+def raise_error(address: int) -> None:
+    """Raise for a ``wasmtime_error_t*`` a component call returned: a parked exception first."""
+    exception = errors.take_pending() or _take_component_exception()
+    if exception is not None:
+        error_delete(address)
+        try:
+            raise exception
+        finally:
+            exception = None
+    raise wasmtime_py.error_from_address(address)
+
+
+def _bridge_stock_component_calls() -> None:
+    # Stock ``wasmtime.component.Func.__call__`` re-raises what its own host
+    # functions parked; teach it to look in wasmjit's slot first.
+    def maybe_raise_last_exn() -> None:
+        exception = errors.take_pending() or _take_component_exception()
+        if exception is not None:
+            try:
+                raise exception
+            finally:
+                exception = None
+
+    _component_enter.maybe_raise_last_exn = maybe_raise_last_exn
+
+
+_bridge_stock_component_calls()
+
+_STATICS: Dict[ComponentPlan, Dict[str, Any]] = {}
+
+
+def statics(plan: ComponentPlan) -> Dict[str, Any]:
+    """The values every trampoline of ``plan`` shares."""
+    found = _STATICS.get(plan)
+    if found is not None:
+        return found
+    names: Dict[str, Any] = {"MEMORY": ffi.MEMORY, "offset": operator.add, "BaseException": BaseException}
+    if plan.direction is Direction.CALL:
+        names["store_context"] = _store_context
+        names["closed_store"] = closed_store
+        names["component_call"] = component_call
+        names["release_result"] = values.release_result
+        if plan.packed:
+            names["pack_params"] = struct.Struct(plan.params_format).pack_into
+        if plan.result_packed:
+            names["unpack_result"] = struct.Struct(plan.result_format).unpack_from
+    else:
+        names["check_call"] = _call_checker(plan)
+        if plan.packed:
+            names["unpack_params"] = struct.Struct(plan.params_format).unpack_from
+        if plan.result_packed:
+            names["pack_result"] = struct.Struct(plan.result_format).pack_into
+    _STATICS[plan] = names
+    return names
+
+
+def _call_checker(plan: ComponentPlan) -> Callable[[int, int, int], None]:
+    """``check_call(args, nargs, nresults)``: raise TypeMismatch unless the call presents the plan's type."""
+    expected = plan.param_kinds
+    count = len(expected)
+    nresults_expected = 0 if plan.func_type.result is None else 1
+    view = ffi.MEMORY
+    stride = values.LAYOUT.val
+    mismatch = values.TypeMismatch
+
+    def check_call(args: int, nargs: int, nresults: int) -> None:
+        if nargs != count or nresults != nresults_expected:
+            raise mismatch
+        if count and view[args : args + count * stride : stride] != expected:
+            raise mismatch
+
+    return check_call
+
+
+_ = (ctypes, wasmtime)

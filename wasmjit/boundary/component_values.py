@@ -1,0 +1,910 @@
+"""Component values in and out of ``wasmtime_component_val_t`` trees, without ctypes objects.
+
+wasmtime's component API exchanges values as trees of
+``wasmtime_component_val_t`` (a kind byte and a union; records point at
+arrays of entries, lists at arrays of values, options at one boxed value).
+wasmtime-py builds and walks those trees through ctypes structures, one
+attribute (and one FFI type query) at a time.  wasmjit reads and writes them
+with ``struct`` at absolute addresses through :data:`ffi.MEMORY`, with every
+offset and kind taken once from wasmtime-py's own ctypes declarations (so a
+wasmtime-py whose layout differs is followed, not guessed).
+
+Three operations per WIT type node, built once per (type, shape, mode) and
+shared by every backend:
+
+``lower(value, at, keep)``
+    Write ``value`` as the ``val_t`` at address ``at``.  Everything it points
+    to (strings, arrays, names, boxed payloads) lives in Python-owned memory
+    appended to ``keep``: wasmtime *borrows* the arguments of a call, so they
+    only have to outlive that call.
+``lift(at)``
+    Read the ``val_t`` at ``at`` into a Python value.  Reading never frees:
+    the caller frees a whole result tree with one ``val_delete``.
+``write(value, at)``
+    For host-function results, which wasmtime owns and frees with Rust's
+    allocator: lower into Python memory, then one ``wasmtime_component_val_clone``
+    copies the tree into wasmtime's allocations.  Types without heap parts
+    are written in place.
+
+Modes: ``checked`` (``wasmjit.component.typed``/``define_callback``): integers
+out of range raise ``OverflowError``; ``stock`` (``install()``): values are
+accepted exactly as wasmtime-py accepts them, and any value the fast path
+refuses is handed to wasmtime-py's own conversion so that its exact
+exception (or its silent wrap-around of out-of-range integers) is what the
+caller sees.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+from array import array
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import wasmtime
+from wasmtime import _bindings as _b
+from wasmtime import _ffi as _stock_ffi
+from wasmtime import component as _c
+
+from ..model import wit
+from ..model.shapes import Shape, ShapeError, Some
+from . import ffi
+
+__all__ = [
+    "Codec",
+    "codec",
+    "LAYOUT",
+    "Layout",
+    "bytes_address",
+    "new_arena",
+    "kind_of",
+    "TypeMismatch",
+    "release_result",
+]
+
+MEMORY = ffi.MEMORY
+
+# The layout, from wasmtime-py's declarations --------------------------------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    val: int  # sizeof(wasmtime_component_val_t)
+    of: int  # offset of the union
+    entry: int  # sizeof(wasmtime_component_valrecord_entry_t)
+    entry_val: int  # offset of the value in an entry
+    name: int  # sizeof(wasm_name_t)
+    vec_size: int  # offset of size in wasm_name_t and every *_vec/list/record/tuple/flags
+    vec_data: int
+    variant_val: int  # offset of the payload pointer in a variant
+    result_val: int  # offset of the payload pointer in a result
+    kinds: Dict[str, int]
+
+
+def _vec_offsets(cls: Any) -> Tuple[int, int]:
+    return int(cls.size.offset), int(cls.data.offset)
+
+
+def _layout() -> Layout:
+    kinds = {
+        name[len("WASMTIME_COMPONENT_") :].lower(): getattr(_stock_ffi, name).value
+        for name in dir(_stock_ffi)
+        if name.startswith("WASMTIME_COMPONENT_")
+        and "VALTYPE" not in name
+        and "ITEM" not in name
+        and isinstance(getattr(_stock_ffi, name), ctypes.c_uint8)
+    }
+    name_size, name_data = _vec_offsets(_b.wasm_name_t)
+    for cls in (
+        _b.wasmtime_component_vallist,
+        _b.wasmtime_component_valrecord,
+        _b.wasmtime_component_valtuple,
+        _b.wasmtime_component_valflags,
+    ):
+        if _vec_offsets(cls) != (name_size, name_data):
+            raise ImportError(f"wasmjit.component: {cls.__name__} is not laid out like wasm_name_t")
+    return Layout(
+        val=ctypes.sizeof(_b.wasmtime_component_val_t),
+        of=_b.wasmtime_component_val_t.of.offset,
+        entry=ctypes.sizeof(_b.wasmtime_component_valrecord_entry_t),
+        entry_val=int(_b.wasmtime_component_valrecord_entry_t.val.offset),
+        name=ctypes.sizeof(_b.wasm_name_t),
+        vec_size=name_size,
+        vec_data=name_data,
+        variant_val=int(_b.wasmtime_component_valvariant.val.offset),  # type: ignore[attr-defined]
+        result_val=int(_b.wasmtime_component_valresult.val.offset),  # type: ignore[attr-defined]
+        kinds=kinds,
+    )
+
+
+LAYOUT = _layout()
+VAL = LAYOUT.val
+OF = LAYOUT.of
+K = LAYOUT.kinds
+
+# (size, data) at a vector's address; both fields are 8 bytes, size first.
+if (LAYOUT.vec_size, LAYOUT.vec_data, LAYOUT.of) != (0, 8, 8):
+    raise ImportError("wasmjit.component: wasm_name_t is expected to be {size, data} and val_t's union at 8")
+_VEC = struct.Struct("<QQ")
+_HEADER = struct.Struct("<B7xQQ")  # kind, then a vector (size, data) in the union
+_KIND = struct.Struct("<B")
+_PTR = struct.Struct("<Q")
+_KIND_PTR = struct.Struct("<B7xQ")  # option: kind, boxed pointer
+_pack_header = _HEADER.pack_into
+_unpack_vec = _VEC.unpack_from
+_unpack_ptr = _PTR.unpack_from
+
+val_delete = ffi._declare("wasmtime_component_val_delete", None, ctypes.c_void_p)
+val_clone = ffi._declare("wasmtime_component_val_clone", None, ctypes.c_void_p, ctypes.c_void_p)
+
+
+def _bytes_data_offset() -> int:
+    sample = b"wasmjit"
+    offset = (ctypes.cast(sample, ctypes.c_void_p).value or 0) - id(sample)  # type: ignore[arg-type]
+    other = b"another sample"
+    if (ctypes.cast(other, ctypes.c_void_p).value or 0) - id(other) != offset:  # type: ignore[arg-type]
+        raise ImportError("wasmjit.component: bytes objects do not keep their data at a fixed offset")
+    return offset
+
+
+_BYTES_DATA = _bytes_data_offset()
+
+
+def bytes_address(data: bytes) -> int:
+    """The address of a ``bytes`` object's contents (valid while it is alive)."""
+    return id(data) + _BYTES_DATA
+
+
+def new_arena(size: int) -> Tuple[Any, int]:
+    """Zeroed Python-owned memory: ``(owner, address)``."""
+    buf = (ctypes.c_char * max(size, 1))()
+    return buf, ctypes.addressof(buf)
+
+
+def _name(text: str) -> Tuple[bytes, int, int]:
+    data = text.encode("utf-8")
+    return data, len(data), bytes_address(data)
+
+
+# Primitive formats -----------------------------------------------------------------
+
+_PRIM_CODE = {
+    "bool": "?",
+    "s8": "b",
+    "u8": "B",
+    "s16": "h",
+    "u16": "H",
+    "s32": "i",
+    "u32": "I",
+    "s64": "q",
+    "u64": "Q",
+    "f32": "f",
+    "f64": "d",
+    "char": "I",
+}
+_PRIM_KIND = {"char": "char", "bool": "bool"}
+_ARRAY_CODE = {"s8": "b", "u8": "B", "s16": "h", "u16": "H", "s32": "i", "u32": "I", "s64": "q", "u64": "Q"}
+_INT_BITS = {"s8": 8, "u8": 8, "s16": 16, "u16": 16, "s32": 32, "u32": 32, "s64": 64, "u64": 64}
+
+
+def prim_format(name: str) -> str:
+    """The struct code of a primitive's payload."""
+    return _PRIM_CODE[name]
+
+
+def prim_kind(name: str) -> int:
+    return K[_PRIM_KIND.get(name, name)]
+
+
+def _range_error(name: str, value: int) -> OverflowError:
+    bits = _INT_BITS[name]
+    low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if name[0] == "s" else (0, (1 << bits) - 1)
+    return OverflowError(f"{value} is out of range for {name} ({low}..{high})")
+
+
+# The codec -----------------------------------------------------------------------------
+
+Lower = Callable[[Any, int, List[Any]], None]
+Lift = Callable[[int], Any]
+
+
+class StockFallback(Exception):
+    """Raised by a ``stock``-mode lowering that refuses a value wasmtime-py might accept."""
+
+
+@dataclass
+class Codec:
+    ty: wit.WitType
+    lower: Lower
+    lift: Lift
+    owned: bool
+    """True if a value of this type has heap parts (results need ``val_clone``/``val_delete``)."""
+
+
+_cache: Dict[Tuple[Any, Any, str], Codec] = {}
+
+
+def codec(ty: wit.WitType, shape: Shape, mode: str) -> Codec:
+    """The codec of ``ty`` with Python shape ``shape`` in ``mode`` (``checked``/``stock``), cached."""
+    key = (ty, shape, mode)
+    found = _cache.get(key)
+    if found is None:
+        found = _cache[key] = _build(ty, shape, mode)
+    return found
+
+
+def has_heap(ty: wit.WitType) -> bool:
+    return not isinstance(ty, wit.Prim)
+
+
+def _build(ty: wit.WitType, shape: Shape, mode: str) -> Codec:
+    if isinstance(ty, wit.Prim):
+        return _prim(ty, mode)
+    if isinstance(ty, wit.String):
+        return Codec(ty, _lower_string, _lift_string, True)
+    if isinstance(ty, wit.List):
+        return _list(ty, shape, mode)
+    if isinstance(ty, wit.Record):
+        return _record(ty, shape, mode)
+    if isinstance(ty, wit.Tuple_):
+        return _tuple(ty, shape, mode)
+    if isinstance(ty, (wit.Variant, wit.Option, wit.Result)):
+        return _variant_like(ty, shape, mode)
+    if isinstance(ty, wit.Enum):
+        return _enum(ty, shape, mode)
+    if isinstance(ty, wit.Flags):
+        return _flags(ty, shape, mode)
+    raise TypeError(f"no codec for {ty!r}")
+
+
+# Primitives -----------------------------------------------------------------------
+
+
+def _prim(ty: wit.Prim, mode: str) -> Codec:
+    name = ty.name
+    kind = prim_kind(name)
+    item = struct.Struct("<B7x" + _PRIM_CODE[name])
+    pack = item.pack_into
+    unpack_payload = struct.Struct("<" + _PRIM_CODE[name]).unpack_from
+
+    if name == "char":
+
+        def lower(value: Any, at: int, keep: List[Any]) -> None:
+            if type(value) is not str or len(value) != 1:
+                if mode == "stock":
+                    raise StockFallback
+                raise TypeError(f"expected a one-character str for char, got {value!r}")
+            code = ord(value)
+            if 0xD800 <= code <= 0xDFFF:
+                if mode == "stock":
+                    raise StockFallback
+                raise ValueError(f"{value!r} is a surrogate, not a Unicode scalar value (char)")
+            pack(MEMORY, at, kind, code)
+
+        def lift(at: int) -> Any:
+            return chr(unpack_payload(MEMORY, at + OF)[0])
+
+        return Codec(ty, lower, lift, False)
+
+    if name == "bool":
+
+        def lower(value: Any, at: int, keep: List[Any]) -> None:
+            if value is not True and value is not False:
+                if mode == "stock":
+                    raise StockFallback
+                raise TypeError(f"expected bool, got {type(value).__name__}")
+            pack(MEMORY, at, kind, value)
+
+    elif name in ("f32", "f64"):
+
+        def lower(value: Any, at: int, keep: List[Any]) -> None:
+            if type(value) is not float:
+                if mode == "stock" or not isinstance(value, (int, float)) or isinstance(value, bool):
+                    if mode == "stock":
+                        raise StockFallback
+                    raise TypeError(f"expected float for {name}, got {type(value).__name__}")
+            try:
+                pack(MEMORY, at, kind, value)
+            except (OverflowError, struct.error):
+                if mode == "stock":
+                    raise StockFallback from None
+                raise OverflowError(f"{value!r} is out of range for {name}") from None
+
+    else:
+
+        def lower(value: Any, at: int, keep: List[Any]) -> None:
+            try:
+                pack(MEMORY, at, kind, value)
+            except struct.error:
+                if mode == "stock":
+                    raise StockFallback from None
+                if isinstance(value, int):
+                    raise _range_error(name, value) from None
+                raise TypeError(f"expected int for {name}, got {type(value).__name__}") from None
+
+    if name == "bool":
+
+        def lift(at: int) -> Any:
+            return unpack_payload(MEMORY, at + OF)[0]
+
+    elif name in ("f32", "f64"):
+
+        def lift(at: int) -> Any:
+            return unpack_payload(MEMORY, at + OF)[0]
+
+    else:
+
+        def lift(at: int) -> Any:
+            return unpack_payload(MEMORY, at + OF)[0]
+
+    return Codec(ty, lower, lift, False)
+
+
+# Strings -----------------------------------------------------------------------------
+
+_STRING = K["string"]
+
+
+def _lower_string(value: Any, at: int, keep: List[Any]) -> None:
+    data = value.encode("utf-8") if type(value) is str else _not_str(value)
+    keep.append(data)
+    _pack_header(MEMORY, at, _STRING, len(data), id(data) + _BYTES_DATA)
+
+
+def _not_str(value: Any) -> bytes:
+    if isinstance(value, str):
+        return str.encode(value, "utf-8")
+    raise TypeError(f"expected str, got {type(value).__name__}")
+
+
+def _lift_string(at: int) -> str:
+    size, data = _unpack_vec(MEMORY, at + OF)
+    return str(MEMORY[data : data + size], "utf-8")
+
+
+# Lists ---------------------------------------------------------------------------------
+
+_LIST = K["list"]
+
+
+def _list(ty: wit.List, shape: Shape, mode: str) -> Codec:
+    element = ty.element
+    elem_shape = shape.children[0] if shape.children else Shape()
+    inner = codec(element, elem_shape, mode)
+    elower, elift = inner.lower, inner.lift
+    is_bytes = element == wit.Prim("u8")
+    numeric = (isinstance(element, wit.Prim) and element.name in _ARRAY_CODE) or element in (
+        wit.Prim("f32"),
+        wit.Prim("f64"),
+    )
+
+    if numeric:
+        assert isinstance(element, wit.Prim)
+        code = _ARRAY_CODE.get(element.name) or _PRIM_CODE[element.name]
+        width = struct.calcsize(code)
+        kind_byte = bytes([prim_kind(element.name)])
+
+        floats = code in "fd"
+
+        def lower(value: Any, at: int, keep: List[Any]) -> None:
+            if (
+                is_bytes
+                and isinstance(value, (bytes, bytearray, memoryview))
+                and (mode != "stock" or isinstance(value, bytes))
+            ):
+                packed = bytes(value)
+            else:
+                if mode == "stock":
+                    if is_bytes or not isinstance(value, list) or (floats and any(type(v) is not float for v in value)):
+                        raise StockFallback
+                elif not isinstance(value, (list, tuple)):
+                    raise TypeError(f"expected list for {wit.wit_text(ty)}, got {type(value).__name__}")
+                try:
+                    packed = array(code, value).tobytes()
+                except (OverflowError, TypeError):
+                    if mode == "stock":
+                        raise StockFallback from None
+                    scratch = new_arena(VAL)
+                    for item in value:  # the element codec raises the precise error
+                        elower(item, scratch[1], [scratch[0]])
+                    raise
+            n = len(packed) // width
+            buf = bytearray(n * VAL)
+            buf[0::VAL] = kind_byte * n
+            for byte in range(width):
+                buf[OF + byte :: VAL] = packed[byte::width]
+            frozen = bytes(buf)
+            keep.append(frozen)
+            _pack_header(MEMORY, at, _LIST, n, id(frozen) + _BYTES_DATA)
+
+        def lift(at: int) -> Any:
+            n, data = _unpack_vec(MEMORY, at + OF)
+            raw = MEMORY[data : data + n * VAL]
+            out = bytearray(n * width)
+            for byte in range(width):
+                out[byte::width] = raw[OF + byte :: VAL]
+            if is_bytes:
+                return bytes(out)
+            return array(code, out).tolist()
+
+        return Codec(ty, lower, lift, True)
+
+    def lower(value: Any, at: int, keep: List[Any]) -> None:  # type: ignore[no-redef]
+        if type(value) is not list:
+            if mode == "stock" or not isinstance(value, (list, tuple)):
+                if mode == "stock":
+                    raise StockFallback
+                raise TypeError(f"expected list for {wit.wit_text(ty)}, got {type(value).__name__}")
+        n = len(value)
+        buf, base = new_arena(n * VAL)
+        keep.append(buf)
+        address = base
+        for item in value:
+            elower(item, address, keep)
+            address += VAL
+        _pack_header(MEMORY, at, _LIST, n, base)
+
+    def lift(at: int) -> Any:  # type: ignore[no-redef]
+        n, data = _unpack_vec(MEMORY, at + OF)
+        return [elift(data + i * VAL) for i in range(n)]
+
+    return Codec(ty, lower, lift, True)
+
+
+# Records and tuples -----------------------------------------------------------------
+
+_RECORD = K["record"]
+_TUPLE = K["tuple"]
+_ENTRY = LAYOUT.entry
+_ENTRY_VAL = LAYOUT.entry_val
+
+
+def _record(ty: wit.Record, shape: Shape, mode: str) -> Codec:
+    names = [n for n, _ in ty.fields]
+    codecs = [codec(t, shape.child(i), mode) for i, (_, t) in enumerate(ty.fields)]
+    encoded = [_name(n) for n in names]
+    keepalive = [e[0] for e in encoded]
+    n = len(names)
+    # The entries' names never change: one template, copied per value.
+    template = bytearray(n * _ENTRY)
+    for i, (_, size, address) in enumerate(encoded):
+        _VEC.pack_into(template, i * _ENTRY, size, address)
+    template_bytes = bytes(template)
+    lowers = [c.lower for c in codecs]
+    lifts = [c.lift for c in codecs]
+    cls = shape.py
+    attrs = shape.attrs if cls is not None else tuple(names)
+    getters = list(zip(attrs, lowers, strict=True))
+
+    if cls is None:
+
+        def make(values: List[Any]) -> Any:
+            record = _c.Record()
+            for name, value in zip(names, values, strict=True):
+                setattr(record, name, value)
+            return record
+
+    else:
+        make_cls = cls
+
+        def make(values: List[Any]) -> Any:
+            return make_cls(*values)
+
+    def lower(value: Any, at: int, keep: List[Any]) -> None:
+        if cls is not None and not isinstance(value, cls):
+            raise TypeError(f"expected {cls.__name__} for {wit.wit_text(ty)}, got {type(value).__name__}")
+        buf, base = new_arena(n * _ENTRY)
+        keep.append(buf)
+        keep.append(keepalive)
+        ctypes.memmove(base, template_bytes, len(template_bytes))
+        address = base + _ENTRY_VAL
+        for attr, low in getters:
+            try:
+                item = getattr(value, attr)
+            except AttributeError:
+                if mode == "stock":
+                    raise
+                raise TypeError(f"{type(value).__name__} has no field {attr!r} of {wit.wit_text(ty)}") from None
+            low(item, address, keep)
+            address += _ENTRY
+        _pack_header(MEMORY, at, _RECORD, n, base)
+
+    def lift(at: int) -> Any:
+        _, data = _unpack_vec(MEMORY, at + OF)
+        address = data + _ENTRY_VAL
+        values = []
+        for lift_field in lifts:
+            values.append(lift_field(address))
+            address += _ENTRY
+        return make(values)
+
+    return Codec(ty, lower, lift, True)
+
+
+def _tuple(ty: wit.Tuple_, shape: Shape, mode: str) -> Codec:
+    codecs = [codec(t, shape.child(i), mode) for i, t in enumerate(ty.elements)]
+    lowers = [c.lower for c in codecs]
+    lifts = [c.lift for c in codecs]
+    n = len(codecs)
+
+    def lower(value: Any, at: int, keep: List[Any]) -> None:
+        if type(value) is not tuple:
+            if mode == "stock" or not isinstance(value, tuple):
+                if mode == "stock":
+                    raise StockFallback
+                raise TypeError(f"expected tuple for {wit.wit_text(ty)}, got {type(value).__name__}")
+        if len(value) != n:
+            if mode == "stock":
+                raise StockFallback
+            raise TypeError(f"expected a tuple of {n} for {wit.wit_text(ty)}, got {len(value)}")
+        buf, base = new_arena(n * VAL)
+        keep.append(buf)
+        address = base
+        for low, item in zip(lowers, value, strict=True):
+            low(item, address, keep)
+            address += VAL
+        _pack_header(MEMORY, at, _TUPLE, n, base)
+
+    def lift(at: int) -> Any:
+        _, data = _unpack_vec(MEMORY, at + OF)
+        return tuple([lift_item(data + i * VAL) for i, lift_item in enumerate(lifts)])
+
+    return Codec(ty, lower, lift, True)
+
+
+# Variants, options, results ---------------------------------------------------------
+
+_VARIANT = K["variant"]
+_OPTION = K["option"]
+_RESULT = K["result"]
+_VARIANT_HEADER = struct.Struct("<B7xQQQ")  # kind, discriminant (size, data), payload pointer
+_RESULT_HEADER = struct.Struct("<B7x?7xQ")  # kind, is_ok, payload pointer
+assert LAYOUT.variant_val == LAYOUT.name and LAYOUT.result_val == 8
+
+
+def _cases_of(ty: Any) -> List[Tuple[str, Optional[wit.WitType]]]:
+    if isinstance(ty, wit.Option):
+        return [("none", None), ("some", ty.payload)]
+    if isinstance(ty, wit.Result):
+        return [("ok", ty.ok), ("err", ty.err)]
+    return list(ty.cases)
+
+
+def _stock_classes(ty: Optional[wit.WitType]) -> "set[type]":
+    """wasmtime-py's ``add_classes`` for ``ty`` (how stock tells untagged cases apart)."""
+    if ty is None:
+        return {object}
+    if isinstance(ty, wit.Prim):
+        return (
+            {bool}
+            if ty.name == "bool"
+            else {float}
+            if ty.name in ("f32", "f64")
+            else ({str} if ty.name == "char" else {int})
+        )
+    if isinstance(ty, wit.String):
+        return {str}
+    if isinstance(ty, wit.List):
+        return {bytes} if ty.element == wit.Prim("u8") else {list}
+    if isinstance(ty, wit.Record):
+        return {_c.Record}
+    if isinstance(ty, wit.Tuple_):
+        return {tuple}
+    if isinstance(ty, wit.Enum):
+        return {str}
+    if isinstance(ty, wit.Flags):
+        return {set}
+    if isinstance(ty, wit.Resource):
+        return {_c.ResourceAny, _c.ResourceHost}
+    cases = _cases_of(ty)
+    if _stock_tagged(cases):
+        return {_c.Variant}
+    out: "set[type]" = set()
+    for _, payload in cases:
+        out |= _stock_classes(payload)
+    return out
+
+
+def _stock_tagged(cases: List[Tuple[str, Optional[wit.WitType]]]) -> bool:
+    seen: "set[type]" = set()
+    for _, payload in cases:
+        classes = _stock_classes(payload)
+        if classes & seen:
+            return True
+        seen |= classes
+    return False
+
+
+def _variant_like(ty: Any, shape: Shape, mode: str) -> Codec:
+    cases = _cases_of(ty)
+    payload_codecs = [None if t is None else codec(t, shape.child(i), mode) for i, (_, t) in enumerate(cases)]
+    names = [_name(n) for n, _ in cases]
+    keepalive = [e[0] for e in names]
+    by_name = {e[0]: i for i, e in enumerate(names)}
+    is_option = isinstance(ty, wit.Option)
+    is_result = isinstance(ty, wit.Result)
+    kind = _OPTION if is_option else _RESULT if is_result else _VARIANT
+    user = shape.py is not None or shape.kind in ("option", "result")
+
+    # How a Python value picks its case, and how a case becomes a value.
+    if not user:
+        tagged = _stock_tagged(cases)
+        case_classes = [tuple(_stock_classes(t)) for _, t in cases]
+
+        def pick(value: Any) -> Tuple[int, Any]:
+            for index, (name, payload) in enumerate(cases):
+                if tagged:
+                    if not isinstance(value, _c.Variant):
+                        if mode == "stock":
+                            raise StockFallback
+                        got = type(value).__name__
+                        raise TypeError(f"expected wasmtime.component.Variant for {wit.wit_text(ty)}, got {got}")
+                    if name != value.tag:
+                        continue
+                    return index, value.payload
+                if payload is None:
+                    if value is not None:
+                        continue
+                    return index, None
+                if not isinstance(value, case_classes[index]):
+                    continue
+                return index, value
+            if mode == "stock":
+                raise StockFallback
+            raise ValueError(f"value not valid for {wit.wit_text(ty)}: {value!r}")
+
+        def build(index: int, payload: Any) -> Any:
+            if tagged:
+                return _c.Variant(cases[index][0], payload)
+            return payload
+
+    elif shape.kind == "option":
+        nested = shape.nested
+
+        def pick(value: Any) -> Tuple[int, Any]:
+            if value is None:
+                return 0, None
+            if nested:
+                if not isinstance(value, Some):
+                    raise TypeError(f"expected None or wasmjit.component.Some for {wit.wit_text(ty)}")
+                return 1, value.value
+            return 1, value
+
+        def build(index: int, payload: Any) -> Any:
+            if index == 0:
+                return None
+            return Some(payload) if nested else payload
+
+    elif shape.kind == "result":
+        from ..model.shapes import Err, Ok
+
+        def pick(value: Any) -> Tuple[int, Any]:
+            if type(value) is Ok:
+                return 0, value.value
+            if type(value) is Err:
+                return 1, value.value
+            raise TypeError(f"expected wasmjit.component.Ok or Err for {wit.wit_text(ty)}, got {type(value).__name__}")
+
+        def build(index: int, payload: Any) -> Any:
+            return Ok(payload) if index == 0 else Err(payload)
+
+    else:
+        classes: Tuple[Any, ...] = shape.py
+        index_of = {cls: i for i, cls in enumerate(classes)}
+        with_payload = [t is not None for _, t in cases]
+
+        def pick(value: Any) -> Tuple[int, Any]:
+            index = index_of.get(type(value))
+            if index is None:
+                raise TypeError(
+                    f"expected one of {', '.join(c.__name__ for c in classes)} for {wit.wit_text(ty)},"
+                    f" got {type(value).__name__}"
+                )
+            return index, value.value if with_payload[index] else None
+
+        def build(index: int, payload: Any) -> Any:
+            cls = classes[index]
+            return cls(payload) if with_payload[index] else cls()
+
+    def lower(value: Any, at: int, keep: List[Any]) -> None:
+        index, payload = pick(value)
+        low = payload_codecs[index]
+        pointer = 0
+        if low is not None:
+            buf, pointer = new_arena(VAL)
+            keep.append(buf)
+            low.lower(payload, pointer, keep)
+        if is_option:
+            _KIND_PTR.pack_into(MEMORY, at, kind, pointer)
+        elif is_result:
+            _RESULT_HEADER.pack_into(MEMORY, at, kind, index == 0, pointer)
+        else:
+            keep.append(keepalive)
+            _, size, address = names[index]
+            _VARIANT_HEADER.pack_into(MEMORY, at, kind, size, address, pointer)
+
+    def lift(at: int) -> Any:
+        if is_option:
+            pointer = _unpack_ptr(MEMORY, at + OF)[0]
+            index = 1 if pointer else 0
+        elif is_result:
+            _, ok, pointer = _RESULT_HEADER.unpack_from(MEMORY, at)
+            index = 0 if ok else 1
+        else:
+            _, size, data, pointer = _VARIANT_HEADER.unpack_from(MEMORY, at)
+            index = by_name[bytes(MEMORY[data : data + size])]
+        payload_codec = payload_codecs[index]
+        payload = None if payload_codec is None else payload_codec.lift(pointer)
+        return build(index, payload)
+
+    return Codec(ty, lower, lift, True)
+
+
+# Enums and flags ------------------------------------------------------------------------
+
+_ENUM = K["enum"]
+_FLAGS = K["flags"]
+
+
+def _enum(ty: wit.Enum, shape: Shape, mode: str) -> Codec:
+    names = [_name(n) for n in ty.names]
+    keepalive = [e[0] for e in names]
+    members: Tuple[Any, ...] = shape.py_members if shape.py is not None else tuple(ty.names)
+    index_of: Dict[Any, int] = {m: i for i, m in enumerate(members)}
+    by_name = {e[0]: members[i] for i, e in enumerate(names)}
+    cls = shape.py
+
+    def lower(value: Any, at: int, keep: List[Any]) -> None:
+        try:
+            index = index_of[value]
+        except (KeyError, TypeError):
+            if mode == "stock":
+                raise StockFallback from None
+            expected = cls.__name__ if cls is not None else "one of " + ", ".join(map(repr, ty.names))
+            raise (TypeError if cls is not None and not isinstance(value, cls) else ValueError)(
+                f"expected {expected} for {wit.wit_text(ty)}, got {value!r}"
+            ) from None
+        keep.append(keepalive)
+        _, size, address = names[index]
+        _pack_header(MEMORY, at, _ENUM, size, address)
+
+    def lift(at: int) -> Any:
+        size, data = _unpack_vec(MEMORY, at + OF)
+        return by_name[bytes(MEMORY[data : data + size])]
+
+    return Codec(ty, lower, lift, True)
+
+
+def _flags(ty: wit.Flags, shape: Shape, mode: str) -> Codec:
+    names = [_name(n) for n in ty.names]
+    keepalive = [e[0] for e in names]
+    cls = shape.py
+    members: Tuple[Any, ...] = shape.py_members if cls is not None else tuple(ty.names)
+    index_of: Dict[Any, int] = {m: i for i, m in enumerate(members)}
+    by_name = {e[0]: members[i] for i, e in enumerate(names)}
+    name_vec = struct.Struct("<QQ")
+
+    def members_of(value: Any) -> List[int]:
+        if cls is None:
+            if type(value) is not set:
+                if mode == "stock" or not isinstance(value, (set, frozenset)):
+                    if mode == "stock":
+                        raise StockFallback
+                    raise TypeError(f"expected a set of str for {wit.wit_text(ty)}, got {type(value).__name__}")
+            try:
+                return [index_of[m] for m in value]
+            except (KeyError, TypeError):
+                if mode == "stock":
+                    raise StockFallback from None
+                unknown = sorted(repr(m) for m in value if m not in index_of)
+                raise ValueError(f"{', '.join(unknown)} not in {wit.wit_text(ty)}") from None
+        if not isinstance(value, cls):
+            raise TypeError(f"expected {cls.__name__} for {wit.wit_text(ty)}, got {type(value).__name__}")
+        return [i for i, m in enumerate(members) if m in value]
+
+    def lower(value: Any, at: int, keep: List[Any]) -> None:
+        indices = members_of(value)
+        n = len(indices)
+        buf, base = new_arena(n * LAYOUT.name)
+        keep.append(buf)
+        keep.append(keepalive)
+        address = base
+        for index in indices:
+            _, size, data = names[index]
+            name_vec.pack_into(MEMORY, address, size, data)
+            address += LAYOUT.name
+        _pack_header(MEMORY, at, _FLAGS, n, base)
+
+    if cls is None:
+
+        def lift(at: int) -> Any:
+            n, data = _unpack_vec(MEMORY, at + OF)
+            out = set()
+            for i in range(n):
+                size, address = name_vec.unpack_from(MEMORY, data + i * LAYOUT.name)
+                out.add(by_name[bytes(MEMORY[address : address + size])])
+            return out
+
+    else:
+        empty = cls(0)
+
+        def lift(at: int) -> Any:
+            n, data = _unpack_vec(MEMORY, at + OF)
+            out = empty
+            for i in range(n):
+                size, address = name_vec.unpack_from(MEMORY, data + i * LAYOUT.name)
+                out |= by_name[bytes(MEMORY[address : address + size])]
+            return out
+
+    return Codec(ty, lower, lift, True)
+
+
+_ = (wasmtime, ShapeError)
+
+
+# Kinds -----------------------------------------------------------------------------------------
+
+
+def kind_of(ty: wit.WitType) -> int:
+    """The ``val_t`` kind byte of a value of ``ty``."""
+    if isinstance(ty, wit.Prim):
+        return prim_kind(ty.name)
+    if isinstance(ty, wit.String):
+        return K["string"]
+    if isinstance(ty, wit.List):
+        return K["list"]
+    if isinstance(ty, wit.Record):
+        return K["record"]
+    if isinstance(ty, wit.Tuple_):
+        return K["tuple"]
+    if isinstance(ty, wit.Variant):
+        return K["variant"]
+    if isinstance(ty, wit.Enum):
+        return K["enum"]
+    if isinstance(ty, wit.Option):
+        return K["option"]
+    if isinstance(ty, wit.Result):
+        return K["result"]
+    if isinstance(ty, wit.Flags):
+        return K["flags"]
+    return K["resource"]
+
+
+_BOOL = K["bool"]
+
+
+class TypeMismatch(Exception):
+    """A host call presented values of another type than its trampoline's (re-specialise)."""
+
+
+def release_result(at: int) -> None:
+    """Free a result tree wasmtime wrote at ``at`` and leave a valid empty value there.
+
+    wasmtime overwrites a result slot by dropping what it held: the slot must
+    never keep pointers that were already freed.
+    """
+    val_delete(at)
+    MEMORY[at] = K["bool"]
+
+
+def write_owned(lower: Lower) -> Callable[[Any, int], None]:
+    """``write(value, at)`` for a result wasmtime owns: lower into Python memory, clone into wasmtime's."""
+    scratch, scratch_at = new_arena(VAL)
+
+    def write(value: Any, at: int) -> None:
+        keep: List[Any] = [scratch]
+        lower(value, scratch_at, keep)
+        MEMORY[at] = _BOOL  # whatever the slot held is not dropped by the clone
+        val_clone(scratch_at, at)
+
+    return write
+
+
+def write_in_place(lower: Lower) -> Callable[[Any, int], None]:
+    """``write(value, at)`` for a result without heap parts."""
+
+    def write(value: Any, at: int) -> None:
+        lower(value, at, [])
+
+    return write

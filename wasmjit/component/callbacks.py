@@ -1,0 +1,217 @@
+"""Component host functions: :func:`define_callback` (component -> host)."""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+import threading
+from typing import Any, Callable, Dict, Optional, Tuple
+
+from wasmtime import _bindings as _b
+from wasmtime import component as _c
+
+from .. import backends
+from ..boundary import component_calls as calls_rt
+from ..boundary import component_values as values
+from ..boundary import lifetimes
+from ..model import wit
+from ..model.component_plan import ComponentPlan, component_plan
+from ..model.plan import Direction
+from ..model.shapes import STOCK
+from .calls import signature_shapes, uses_resources
+
+__all__ = ["define_callback", "HostFunction"]
+
+_FUNC_TYPE_POINTER = ctypes.POINTER(_b.wasmtime_component_func_type_t)
+
+
+class HostFunction:
+    """One registered host function: its trampolines, one per WIT type it was called with.
+
+    wasmtime's component linker does not say a host function's type when it
+    is defined (a host function can be imported under any type), so the
+    trampoline is specialised from the type the first call presents; each
+    trampoline checks the kinds of the values it is handed, and a call that
+    presents another type is re-specialised (and cached) instead of misread.
+    """
+
+    def __init__(
+        self,
+        callback: Callable[..., Any],
+        name: str,
+        dynamic_code: Optional[bool],
+        backend: Optional[str],
+        mode: str = "checked",
+        stock_callback: Optional[Callable[..., Any]] = None,
+    ) -> None:
+        self.callback = callback
+        self.name = name
+        self.dynamic_code = dynamic_code
+        self.backend = backend
+        self.mode = mode
+        self.stock_callback = stock_callback
+        self.trampolines: Dict[wit.FuncType, Callable[..., Any]] = {}
+        self.templates: Dict[wit.FuncType, Any] = {}
+        self._lock = threading.Lock()
+        self.current: Callable[..., Any] = self.specialise_and_call
+
+        def entry(env: Any, context: Any, type_: Any, args: Any, nargs: int, results: Any, nresults: int) -> Any:
+            return self.current(env, context, type_, args, nargs, results, nresults)
+
+        self.thunk = calls_rt.HostCallback(entry)
+
+    # The first call of each type --------------------------------------------------
+
+    def trampoline_for(self, type_address: int) -> Callable[..., Any]:
+        fty = _c.FuncType._from_ptr(ctypes.cast(type_address, _FUNC_TYPE_POINTER), owner=self)
+        func_type = wit.func_type_from_wasmtime(fty)
+        found = self.trampolines.get(func_type)
+        if found is not None:
+            return found
+        with self._lock:
+            found = self.trampolines.get(func_type)
+            if found is None:
+                found = self.trampolines[func_type] = self._specialise(func_type)
+        return found
+
+    def _specialise(self, func_type: wit.FuncType) -> Callable[..., Any]:
+        if uses_resources(func_type) or (self.stock_callback is not None and self.mode == "stock-only"):
+            return self._through_stock(func_type)
+        what = f"{getattr(self.callback, '__qualname__', self.name)} (host function {self.name!r})"
+        if self.mode == "stock":
+            shapes: Tuple[Any, ...] = tuple(STOCK for _ in func_type.params)
+            result_shape = STOCK
+        else:
+            shapes, result_shape = signature_shapes(func_type, _annotated(self.callback), what)
+        plan = component_plan(Direction.CALLBACK, func_type, shapes, result_shape, self.mode)
+        lifts = {
+            f"lift_{n}": values.codec(func_type.params[i][1], shapes[i], self.mode).lift
+            for n, i in enumerate(plan.unpacked)
+        }
+        write = None
+        if func_type.result is not None and not plan.result_packed:
+            codec = values.codec(func_type.result, result_shape, self.mode)
+            write = values.write_owned(codec.lower) if codec.owned else values.write_in_place(codec.lower)
+        bindings = plan.bindings(callback=self.callback, write=write, failed=self._failed_for(plan), **lifts)
+        template, trampoline, _ = backends.bind(plan, bindings, self.dynamic_code, self.backend, _py_name(self.name))
+        self.templates[func_type] = template
+        return trampoline
+
+    def _through_stock(self, func_type: wit.FuncType) -> Callable[..., Any]:
+        from wasmtime.component import _linker as stock_linker
+
+        stock_user = self.stock_callback or (lambda store, *args: self.callback(*args))
+        index = stock_linker.FUNCTIONS.allocate(stock_user)
+        self._stock_index = index  # released with this object (see __del__)
+        stock_impl = stock_linker.func_impl
+
+        def trampoline(env: Any, context: Any, type_: Any, args: Any, nargs: int, results: Any, nresults: int) -> Any:
+            return stock_impl(index, context, type_, args, nargs, results, nresults)
+
+        return trampoline
+
+    def specialise_and_call(
+        self, env: Any, context: Any, type_: Any, args: Any, nargs: int, results: Any, nresults: int
+    ) -> Any:
+        try:
+            trampoline = self.trampoline_for(type_)
+        except BaseException as exc:
+            return calls_rt.park(exc)
+        self.current = trampoline
+        return trampoline(env, context, type_, args, nargs, results, nresults)
+
+    def _failed_for(self, plan: ComponentPlan) -> Callable[..., Any]:
+        mismatch = values.TypeMismatch
+        park = calls_rt.park
+        result_type = plan.func_type.result
+
+        def failed(
+            exc: BaseException, context: Any, type_: Any, args: Any, nargs: int, results: Any, nresults: int
+        ) -> Any:
+            if type(exc) is mismatch:
+                return self.specialise_and_call(None, context, type_, args, nargs, results, nresults)
+            if isinstance(exc, struct.error) and result_type is not None:
+                exc = _result_error(result_type, exc)
+            return park(exc)
+
+        return failed
+
+    def backend_of(self, func_type: wit.FuncType) -> str:
+        return str(self.templates[func_type].backend)
+
+
+def _result_error(ty: wit.WitType, exc: BaseException) -> BaseException:
+    error = TypeError(f"the host function's result does not fit {wit.wit_text(ty)}: {exc}")
+    return error
+
+
+def _annotated(callback: Callable[..., Any]) -> Any:
+    annotations = getattr(callback, "__annotations__", None)
+    if annotations is None:
+        annotations = getattr(vars(type(callback)).get("__call__"), "__annotations__", None)
+    return callback if annotations else None
+
+
+def _py_name(name: str) -> str:
+    text = wit.python_name(name.split("/")[-1].split("#")[-1])
+    return text if text.isidentifier() else "host_function"
+
+
+def define_callback(
+    linker_instance: Any,
+    name: str,
+    fn: Optional[Callable[..., Any]] = None,
+    *,
+    dynamic_code: Optional[bool] = None,
+    backend: Optional[str] = None,
+) -> Any:
+    """Define the host function ``name`` in ``linker_instance`` (a ``wasmtime.component.LinkerInstance``).
+
+    ``fn`` receives the WIT parameters as Python values (no store) and returns
+    the result.  Without ``fn``, returns a decorator that registers the
+    function and returns it unchanged::
+
+        @wasmjit.component.define_callback(root, "log")
+        def log(message: str) -> None: ...
+
+    Annotations, when present, choose the Python shapes (as for
+    :func:`wasmjit.component.typed`'s ``signature=``) and are checked against
+    the import's WIT type at the first call, with an error naming the
+    parameter.  An exception ``fn`` raises is re-raised, the same object, by
+    the call that entered the component.
+    """
+    if fn is None:
+
+        def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+            define_callback(linker_instance, name, function, dynamic_code=dynamic_code, backend=backend)
+            return function
+
+        return decorate
+    if not callable(fn):
+        raise TypeError(f"define_callback() needs a callable, not {type(fn).__name__}")
+    host = HostFunction(fn, name, dynamic_code, backend)
+    register(linker_instance, name, host)
+    return host
+
+
+def register(linker_instance: Any, name: str, host: HostFunction) -> None:
+    """Hand ``host``'s thunk to wasmtime, kept alive until wasmtime's finalizer releases it."""
+    linker_instance._assert_not_locked()
+    owner = lifetimes.Owner(
+        thunk=host.thunk, trampoline=host.current, callback=host.callback, functype=None, template=host
+    )
+    handle = lifetimes.register(owner)
+    data = name.encode("utf-8")
+    error = calls_rt.add_func(
+        ctypes.cast(linker_instance.ptr(), ctypes.c_void_p).value,
+        data,
+        len(data),
+        ctypes.cast(host.thunk, ctypes.c_void_p).value,
+        handle,
+        lifetimes.FINALIZER_ADDRESS,
+    )
+    if error:
+        lifetimes.release(handle)
+        from ..boundary import wasmtime_py
+
+        raise wasmtime_py.error_from_address(error)

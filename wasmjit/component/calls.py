@@ -1,0 +1,225 @@
+"""Typed component calls: :func:`typed` (host -> component)."""
+
+from __future__ import annotations
+
+import ctypes
+import inspect
+import struct
+import typing
+from typing import Any, Callable, List, Optional, Sequence, Tuple
+
+import wasmtime
+from wasmtime import component as _c
+
+from .. import backends
+from ..boundary import component_calls as calls_rt
+from ..boundary import component_values as values
+from ..model import wit
+from ..model.component_plan import ComponentPlan, component_plan
+from ..model.plan import Direction
+from ..model.shapes import STOCK, Shape, shape_of
+
+__all__ = ["typed", "ComponentOwner", "signature_shapes", "func_wit_type"]
+
+
+class ComponentOwner:
+    """What the raw addresses bound into one typed component call point to."""
+
+    def __init__(self, template: Any, plan: ComponentPlan, arena: Any, handle: Any, func: Any, store: Any) -> None:
+        self.template = template
+        self.plan = plan
+        self.arena = arena
+        self.handle = handle
+        self.func = func
+        self.store = store
+
+    @property
+    def backend(self) -> str:
+        return str(self.template.backend)
+
+
+def func_wit_type(store: Any, func: Any) -> wit.FuncType:
+    """The WIT type of a ``wasmtime.component.Func``, read once."""
+    return wit.func_type_from_wasmtime(func.type(store))
+
+
+def _annotations_of(signature: Any) -> Tuple[List[Any], Any, bool]:
+    """``(parameter annotations, result annotation, has_result_annotation)`` of ``signature``."""
+    origin = typing.get_origin(signature)
+    if origin is not None and getattr(origin, "__name__", "") == "Callable":
+        args = typing.get_args(signature)
+        params, result = args[0], args[1]
+        if params is Ellipsis:
+            return [], result, True
+        return list(params), result, True
+    try:
+        sig = inspect.signature(signature, eval_str=True)
+    except (TypeError, ValueError, NameError):
+        sig = inspect.signature(signature)
+    params = [
+        p.annotation
+        for p in sig.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in ("self",)
+    ]
+    has_result = sig.return_annotation is not inspect.Signature.empty
+    return params, sig.return_annotation if has_result else None, has_result
+
+
+def signature_shapes(func_type: wit.FuncType, signature: Any, what: str) -> Tuple[Tuple[Shape, ...], Shape]:
+    """The shapes ``signature``'s annotations give each parameter and the result of ``func_type``."""
+    if signature is None:
+        return tuple(STOCK for _ in func_type.params), STOCK
+    params, result, has_result = _annotations_of(signature)
+    if params and len(params) != len(func_type.params):
+        raise TypeError(
+            f"{what} annotates {len(params)} parameters; the component function {func_type} takes"
+            f" {len(func_type.params)}"
+        )
+    shapes = []
+    for i, (name, ty) in enumerate(func_type.params):
+        annotation = params[i] if params else None
+        try:
+            shapes.append(shape_of(ty, annotation))
+        except TypeError as exc:
+            raise type(exc)(f"{what}, parameter {i} ({name}): {exc}") from None
+    if has_result and func_type.result is None and result not in (None, type(None)):
+        raise TypeError(f"{what} annotates a result; the component function {func_type} returns nothing")
+    try:
+        result_shape = shape_of(func_type.result, result) if has_result else STOCK
+    except TypeError as exc:
+        raise type(exc)(f"{what}, result: {exc}") from None
+    return tuple(shapes), result_shape
+
+
+def _has_resource(ty: Optional[wit.WitType]) -> bool:
+    if ty is None:
+        return False
+    if isinstance(ty, wit.Resource):
+        return True
+    if isinstance(ty, wit.List):
+        return _has_resource(ty.element)
+    if isinstance(ty, wit.Record):
+        return any(_has_resource(t) for _, t in ty.fields)
+    if isinstance(ty, wit.Tuple_):
+        return any(_has_resource(t) for t in ty.elements)
+    if isinstance(ty, wit.Variant):
+        return any(_has_resource(t) for _, t in ty.cases)
+    if isinstance(ty, wit.Option):
+        return _has_resource(ty.payload)
+    if isinstance(ty, wit.Result):
+        return _has_resource(ty.ok) or _has_resource(ty.err)
+    return False
+
+
+def uses_resources(func_type: wit.FuncType) -> bool:
+    return any(_has_resource(t) for _, t in func_type.params) or _has_resource(func_type.result)
+
+
+def _prim_error(ty: wit.WitType, value: Any, mode: str) -> BaseException:
+    """The precise error for a primitive the packed ``struct`` call refused."""
+    codec = values.codec(ty, STOCK, mode)
+    scratch, address = values.new_arena(values.LAYOUT.val)
+    try:
+        codec.lower(value, address, [scratch])
+    except BaseException as exc:
+        return exc
+    return TypeError(f"cannot convert {value!r} to {wit.wit_text(ty)}")
+
+
+def make_failed(plan: ComponentPlan, stock_call: Optional[Callable[..., Any]]) -> Callable[..., Any]:
+    """``failed(exc, *args)`` of a typed call: stock's own call (stock mode) or the precise error."""
+    names = plan.param_names
+    params = plan.func_type.params
+
+    def failed(exc: BaseException, *args: Any) -> Any:
+        if stock_call is not None:
+            return stock_call(*args)
+        if isinstance(exc, struct.error):
+            for i in plan.packed:
+                cause = _prim_error(params[i][1], args[i], plan.mode)
+                if cause is not None:
+                    exc = cause
+                    break
+            else:  # pragma: no cover - struct refused what every codec accepts
+                raise exc
+            exc.add_note(f"in parameter {names[i]!r} ({wit.wit_text(params[i][1])})")
+            raise exc.with_traceback(None) from None
+        raise exc
+
+    return failed
+
+
+def typed(
+    store: wasmtime.Store,
+    func: Any,
+    signature: Any = None,
+    *,
+    dynamic_code: Optional[bool] = None,
+    backend: Optional[str] = None,
+    name: Optional[str] = None,
+) -> Callable[..., Any]:
+    """A fast caller of the component function ``func`` with ``store`` bound.
+
+    The function's WIT type is read once; a plan for it (and for the Python
+    shapes ``signature``'s annotations give, if any) is rendered by a backend
+    (``dynamic_code=``/``backend=`` as for :func:`wasmjit.typed`).  Call it
+    without the store: ``add = typed(store, func); add(1, 2)``.
+
+    ``signature`` (a function or ``Callable[[...], R]``) maps WIT types to
+    your classes: a dataclass or ``NamedTuple`` for a record, an ``enum.Enum``
+    for an enum, an ``enum.Flag`` for flags, ``Optional[T]`` for an option,
+    ``wasmjit.component.Ok``/``Err`` for a result, a ``Union`` of case
+    classes for a variant.  Without it, values have wasmtime-py's shapes.
+    Integers are range-checked (``OverflowError``).  Functions over resources
+    are called through wasmtime-py's own conversion.
+    """
+    if not isinstance(func, _c.Func):
+        raise TypeError(f"typed() takes a wasmtime.component.Func, not {type(func).__name__}")
+    func_type = func_wit_type(store, func)
+    shapes, result_shape = signature_shapes(func_type, signature, "signature=")
+    return _typed(store, func, func_type, shapes, result_shape, "checked", dynamic_code, backend, name, None)
+
+
+def _typed(
+    store: Any,
+    func: Any,
+    func_type: wit.FuncType,
+    shapes: Sequence[Shape],
+    result_shape: Shape,
+    mode: str,
+    dynamic_code: Optional[bool],
+    backend: Optional[str],
+    name: Optional[str],
+    stock_call: Optional[Callable[..., Any]],
+) -> Callable[..., Any]:
+    if uses_resources(func_type):
+
+        def call_through_stock(*args: Any) -> Any:
+            return func(store, *args)
+
+        call_through_stock.__name__ = name or "call_component"
+        return call_through_stock
+    plan = component_plan(Direction.CALL, func_type, tuple(shapes), result_shape, mode)
+    nparams = len(func_type.params)
+    arena, base = values.new_arena((nparams + 1) * values.LAYOUT.val)
+    results = base + nparams * values.LAYOUT.val
+    handle = type(func._func).from_buffer_copy(func._func)
+    lowers = {
+        f"lower_{n}": values.codec(func_type.params[i][1], shapes[i], mode).lower for n, i in enumerate(plan.unpacked)
+    }
+    lift = None
+    if func_type.result is not None and not plan.result_packed:
+        lift = values.codec(func_type.result, result_shape, mode).lift
+    bindings = plan.bindings(
+        store=store,
+        func=ctypes.addressof(handle),
+        args=base,
+        results=results,
+        lift=lift,
+        failed=make_failed(plan, stock_call),
+        raise_error=calls_rt.raise_error,
+        **lowers,
+    )
+    template, trampoline, _ = backends.bind(plan, bindings, dynamic_code, backend, name)
+    trampoline.__wasmjit__ = ComponentOwner(template, plan, arena, handle, func, store)  # type: ignore[attr-defined]
+    return trampoline

@@ -1,0 +1,265 @@
+"""One plan per component function type: what a component trampoline does.
+
+A :class:`ComponentPlan` is to a WIT function type what :class:`~wasmjit.model.plan.Plan`
+is to a core signature.  It fixes, once per (type, Python shapes, mode):
+
+* where each parameter's ``val_t`` sits in the argument array
+  (``index * LAYOUT.val``) and how it gets there: the integer and float
+  parameters in **one** ``struct`` call over the array (kinds included), the
+  others through their value codec (:mod:`wasmjit.boundary.component_values`);
+* how the result is read: one ``unpack`` for a primitive, the codec otherwise,
+  and whether the result tree must be freed afterwards;
+* for host functions, the mirror image: the argument kinds a call must
+  present, how arguments are read and how the result is written.
+
+The plan renders itself as an IR :class:`~wasmjit.model.ir.Program` (for the
+``bytecode`` and ``source`` backends) and exposes the same facts as fields
+(for ``reflect``, which interprets them).  Backends add nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import struct
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Optional, Tuple, Union
+
+from . import ir, wit
+from .ir import assign, attr, call, do, if_, is_not, return_, try_, unpack
+from .plan import Direction, Plan
+from .shapes import Shape
+
+__all__ = [
+    "ComponentPlan",
+    "CALL_FIELDS",
+    "HOST_FIELDS",
+    "component_plan",
+    "PACKED_PRIMS",
+    "AnyPlan",
+]
+
+#: Primitives written and read together in the plan's one ``struct`` call.
+PACKED_PRIMS = ("s8", "u8", "s16", "u16", "s32", "u32", "s64", "u64", "f32", "f64")
+_CODES = {
+    "s8": "b",
+    "u8": "B",
+    "s16": "h",
+    "u16": "H",
+    "s32": "i",
+    "u32": "I",
+    "s64": "q",
+    "u64": "Q",
+    "f32": "f",
+    "f64": "d",
+}
+
+
+#: Fields every typed component call binds (then ``lower_0``, ``lower_1``... per unpacked parameter).
+CALL_FIELDS = ("store", "func", "args", "results", "lift", "failed", "raise_error")
+"""``store``: the store (its context is read per call, ``None`` once closed); ``func``: address of
+wasmjit's copy of the ``wasmtime_component_func_t``; ``args``/``results``: addresses of the argument
+``val_t`` array and the result ``val_t``; ``lower_<n>``/``lift``: codec functions; ``failed(exc, *args)``:
+what a conversion failure becomes (checked: the precise error; stock: stock's own call);
+``raise_error(address)``: the exception for a ``wasmtime_error_t*`` (a parked one first)."""
+
+#: Fields every host function binds (then ``lift_0``, ``lift_1``... per unpacked parameter).
+HOST_FIELDS = ("callback", "write", "failed")
+"""``callback``: the user's function; ``lift_<n>(address)``: codec functions; ``write(value, address)``:
+the result written into wasmtime's slot; ``failed(exc, context, type, args, nargs, results, nresults)``:
+re-specialise for another type, or park the exception and return a ``wasmtime_error_t*``."""
+
+
+@dataclass(frozen=True)
+class ComponentPlan:
+    direction: Direction
+    func_type: wit.FuncType
+    shapes: Tuple[Shape, ...]
+    result_shape: Shape
+    mode: str
+    """``checked`` (wasmjit.component) or ``stock`` (install(): stock's values and errors)."""
+
+    # Facts every backend reads -----------------------------------------------
+
+    @functools.cached_property
+    def param_names(self) -> Tuple[str, ...]:
+        names = []
+        for i, (name, _) in enumerate(self.func_type.params):
+            candidate = wit.python_name(name)
+            names.append(candidate if candidate.isidentifier() and candidate not in names else f"p{i}")
+        return tuple(names)
+
+    @functools.cached_property
+    def packed(self) -> Tuple[int, ...]:
+        """Parameters written (or read) by the one ``struct`` call."""
+        return tuple(
+            i for i, (_, ty) in enumerate(self.func_type.params) if isinstance(ty, wit.Prim) and ty.name in PACKED_PRIMS
+        )
+
+    @functools.cached_property
+    def unpacked(self) -> Tuple[int, ...]:
+        """Parameters converted by their codec, in order."""
+        return tuple(i for i in range(len(self.func_type.params)) if i not in self.packed)
+
+    @functools.cached_property
+    def params_format(self) -> str:
+        """``struct`` format of the packed parameters over the argument array (kind, payload per slot).
+
+        Pads never cover another parameter's slot: the format stops after the
+        last packed parameter, and the unpacked ones are written after it.
+        """
+        from ..boundary.component_values import LAYOUT
+
+        out = ["<"]
+        position = 0
+        for i in self.packed:
+            start = i * LAYOUT.val
+            if start > position:
+                out.append(f"{start - position}x")
+            out.append("B" if self.direction is Direction.CALL else "x")
+            out.append(f"{LAYOUT.of - 1}x")
+            code = _CODES[self.func_type.params[i][1].name]  # type: ignore[union-attr]
+            out.append(code)
+            position = start + LAYOUT.of + struct.calcsize("<" + code)
+        return "".join(out)
+
+    @functools.cached_property
+    def param_kinds(self) -> bytes:
+        """The kind byte of each parameter's ``val_t`` (what a host call must present)."""
+        from ..boundary.component_values import kind_of
+
+        return bytes(kind_of(ty) for _, ty in self.func_type.params)
+
+    @functools.cached_property
+    def result_packed(self) -> bool:
+        ty = self.func_type.result
+        return isinstance(ty, wit.Prim) and ty.name in PACKED_PRIMS
+
+    @functools.cached_property
+    def result_format(self) -> str:
+        """``struct`` format of a packed result: its kind and payload (calls read the payload only)."""
+        from ..boundary.component_values import LAYOUT
+
+        ty = self.func_type.result
+        assert isinstance(ty, wit.Prim)
+        if self.direction is Direction.CALL:
+            return f"<{LAYOUT.of}x{_CODES[ty.name]}"
+        return f"<B{LAYOUT.of - 1}x{_CODES[ty.name]}"
+
+    @functools.cached_property
+    def result_kind(self) -> int:
+        from ..boundary.component_values import kind_of
+
+        assert self.func_type.result is not None
+        return kind_of(self.func_type.result)
+
+    @functools.cached_property
+    def result_owned(self) -> bool:
+        """The result tree has heap parts: a call frees it (``val_delete``) and resets the slot."""
+        return self.func_type.result is not None and not isinstance(self.func_type.result, wit.Prim)
+
+    @functools.cached_property
+    def name(self) -> str:
+        prefix = "call" if self.direction is Direction.CALL else "host"
+        return f"{prefix}_component_{abs(hash((self.func_type, self.shapes, self.result_shape, self.mode))):x}"
+
+    @functools.cached_property
+    def bindings(self) -> Any:
+        """The NamedTuple class of this plan's bound values."""
+        if self.direction is Direction.CALL:
+            fields = CALL_FIELDS + tuple(f"lower_{n}" for n in range(len(self.unpacked)))
+            title = "ComponentCallBindings"
+        else:
+            fields = HOST_FIELDS + tuple(f"lift_{n}" for n in range(len(self.unpacked)))
+            title = "ComponentHostBindings"
+        return NamedTuple(title, [(f, Any) for f in fields])
+
+    @property
+    def bound(self) -> Tuple[str, ...]:
+        return tuple(self.bindings._fields)
+
+    @property
+    def guarded(self) -> bool:
+        return False
+
+    # The program ---------------------------------------------------------------
+
+    def program(self) -> ir.Program:
+        if self.direction is Direction.CALL:
+            return self._call_program()
+        return self._host_program()
+
+    def _call_program(self) -> ir.Program:
+        from ..boundary.component_values import LAYOUT
+
+        names = self.param_names
+        body: list[ir.Stmt] = [assign("keep", ir.NewList()), assign("context", call("store_context", "store"))]
+        body.append(if_(ir.is_("context", None), ir.Do(call("closed_store"))))
+        lowering: list[ir.Stmt] = []
+        if self.packed:
+            packed_args: list[ir.Operand] = ["MEMORY", "args"]
+            for i in self.packed:
+                packed_args += [self._kind_literal(i), names[i]]
+            lowering.append(do("pack_params", *packed_args))
+        for n, i in enumerate(self.unpacked):
+            lowering.append(do(f"lower_{n}", names[i], call("offset", "args", i * LAYOUT.val), "keep"))
+        if lowering:
+            body.append(try_(lowering, (return_(call("failed", "exc", *names)),), name="exc"))
+        nresults = 0 if self.func_type.result is None else 1
+        body.append(assign("error", call("component_call", "func", "context", "args", len(names), "results", nresults)))
+        body.append(if_(is_not("error", None), ir.Do(call("raise_error", "error"))))
+        if self.func_type.result is None:
+            body.append(return_())
+        elif self.result_packed:
+            body.append(unpack(("result",), call("unpack_result", "MEMORY", "results")))
+            body.append(return_("result"))
+        else:
+            body.append(assign("result", call("lift", "results")))
+            body.append(do("release_result", "results"))
+            body.append(return_("result"))
+        doc = f"Call {self.func_type} (wasmjit component plan, {self.mode})."
+        return ir.Program(self.name, names, tuple(body), doc)
+
+    def _host_program(self) -> ir.Program:
+        from ..boundary.component_values import LAYOUT
+
+        names = self.param_names
+        arguments = ("env", "context", "type", "args", "nargs", "results", "nresults")
+        body: list[ir.Stmt] = [do("check_call", "args", "nargs", "nresults")]
+        if self.packed:
+            body.append(unpack(tuple(names[i] for i in self.packed), call("unpack_params", "MEMORY", "args")))
+        for n, i in enumerate(self.unpacked):
+            body.append(assign(names[i], call(f"lift_{n}", call("offset", "args", i * LAYOUT.val))))
+        outcome = call("callback", *names)
+        if self.func_type.result is None:
+            body.append(ir.Do(outcome))
+        elif self.result_packed:
+            body.append(assign("result", outcome))
+            body.append(do("pack_result", "MEMORY", "results", self.result_kind, "result"))
+        else:
+            body.append(assign("result", outcome))
+            body.append(do("write", "result", "results"))
+        body.append(return_(0))
+        handler = (return_(call("failed", "exc", "context", "type", "args", "nargs", "results", "nresults")),)
+        program_body = (try_(body, handler, name="exc"),)
+        doc = f"Host function of type {self.func_type} (wasmjit component plan, {self.mode})."
+        return ir.Program(self.name, arguments, program_body, doc)
+
+    def _kind_literal(self, index: int) -> int:
+        from ..boundary.component_values import kind_of
+
+        return kind_of(self.func_type.params[index][1])
+
+
+@functools.cache
+def component_plan(
+    direction: Direction, func_type: wit.FuncType, shapes: Tuple[Shape, ...], result_shape: Shape, mode: str
+) -> ComponentPlan:
+    """The plan of one component function type (made once per process)."""
+    return ComponentPlan(direction, func_type, shapes, result_shape, mode)
+
+
+_ = (attr, Optional)
+
+
+#: What a backend renders: a core plan or a component plan.
+AnyPlan = Union[Plan, ComponentPlan]
