@@ -14,7 +14,10 @@ While installed:
   ``Memory.grow`` refuses while a ``wasmjit.Memory.view`` of the memory is
   held, and otherwise is wasmtime-py's;
 * ``Caller.get`` and ``Caller[name]`` look exports up with one FFI call
-  and no per-call imports.
+  and no per-call imports;
+* ``wasmtime.component.Func.__call__`` and ``LinkerInstance.add_func`` go
+  through component plans of the ``stock`` mode (see
+  :mod:`wasmjit.component.dropin`).
 
 Behaviour stays wasmtime-py's: its value conversions (``Val`` arguments,
 silent integer wrapping, floats only for floats), its exception types and
@@ -92,8 +95,8 @@ def install() -> None:
         wasmtime.Func.__init__ = _func_init  # type: ignore[method-assign,assignment]
         wasmtime.Func.__call__ = _func_call  # type: ignore[method-assign]
         wasmtime.Linker.define_func = _define_func  # type: ignore[method-assign]
-        for owner, name, patched in _MEMORY_PATCHES:
-            _originals[f"{owner.__name__}.{name}"] = owner.__dict__[name]
+        for owner, name, patched in _patches():
+            _originals[_key(owner, name)] = owner.__dict__[name]
             setattr(owner, name, patched)
 
 
@@ -105,9 +108,12 @@ def uninstall() -> None:
         wasmtime.Func.__init__ = _originals.pop("Func.__init__")  # type: ignore[method-assign]
         wasmtime.Func.__call__ = _originals.pop("Func.__call__")  # type: ignore[method-assign]
         wasmtime.Linker.define_func = _originals.pop("Linker.define_func")  # type: ignore[method-assign]
-        for owner, name, _ in _MEMORY_PATCHES:
-            setattr(owner, name, _originals.pop(f"{owner.__name__}.{name}"))
+        for owner, name, _ in _patches():
+            setattr(owner, name, _originals.pop(_key(owner, name)))
         _per_store.clear()
+        from .component import dropin as component_dropin
+
+        component_dropin.clear()
 
 
 def _prepare(
@@ -372,3 +378,16 @@ _MEMORY_PATCHES: Tuple[Tuple[type, str, Callable[..., Any]], ...] = (
     (wasmtime.Caller, "get", _caller_get),
     (wasmtime.Caller, "__getitem__", _caller_getitem),
 )
+
+
+def _patches() -> Tuple[Tuple[type, str, Callable[..., Any]], ...]:
+    """Every method install() replaces besides ``Func`` and ``Linker.define_func``."""
+    from .component import dropin as component_dropin
+
+    return _MEMORY_PATCHES + component_dropin.PATCHES
+
+
+def _key(owner: type, name: str) -> str:
+    """The key of a replaced method in ``_originals`` (``component.`` for ``wasmtime.component`` classes)."""
+    prefix = "component." if owner.__module__.startswith("wasmtime.component") else ""
+    return f"{prefix}{owner.__name__}.{name}"

@@ -377,6 +377,7 @@ def _component_host(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
     has_result = plan.func_type.result is not None
     result_packed = plan.result_packed
     result_kind = plan.result_kind if has_result else 0
+    passes_context = plan.passes_context
 
     def trampoline(
         env: Any, context: Any, type_: Any, args: int, nargs: int, results: int, nresults: int
@@ -389,7 +390,7 @@ def _component_host(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
                     values[i] = value
             for lift, offset, i in lifts:
                 values[i] = lift(args + offset)
-            result = callback(*values)
+            result = callback(context, *values) if passes_context else callback(*values)
             if has_result:
                 if result_packed:
                     pack_result(memory, results, result_kind, result)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ctypes
 import struct
 import threading
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from wasmtime import _bindings as _b
 from wasmtime import component as _c
@@ -54,11 +54,20 @@ class HostFunction:
         self.templates: Dict[wit.FuncType, Any] = {}
         self._lock = threading.Lock()
         self.current: Callable[..., Any] = self.specialise_and_call
+        self._stock_indices: List[int] = []
 
         def entry(env: Any, context: Any, type_: Any, args: Any, nargs: int, results: Any, nresults: int) -> Any:
             return self.current(env, context, type_, args, nargs, results, nresults)
 
         self.thunk = calls_rt.HostCallback(entry)
+
+    def __del__(self) -> None:
+        # wasmtime released the function (its finalizer dropped our owner).
+        if self._stock_indices:
+            from wasmtime.component import _linker as stock_linker
+
+            for index in self._stock_indices:
+                stock_linker.FUNCTIONS.deallocate(index)
 
     # The first call of each type --------------------------------------------------
 
@@ -102,11 +111,23 @@ class HostFunction:
 
         stock_user = self.stock_callback or (lambda store, *args: self.callback(*args))
         index = stock_linker.FUNCTIONS.allocate(stock_user)
-        self._stock_index = index  # released with this object (see __del__)
+        self._stock_indices.append(index)  # released with this object (see __del__)
         stock_impl = stock_linker.func_impl
+        cast = ctypes.cast
+        context_p = ctypes.POINTER(_b.wasmtime_context_t)
+        val_p = ctypes.POINTER(_b.wasmtime_component_val_t)
 
         def trampoline(env: Any, context: Any, type_: Any, args: Any, nargs: int, results: Any, nresults: int) -> Any:
-            return stock_impl(index, context, type_, args, nargs, results, nresults)
+            # wasmtime-py's own host-function entry, called with its ctypes argument types.
+            return stock_impl(
+                index,
+                cast(context, context_p),
+                cast(type_, _FUNC_TYPE_POINTER),
+                cast(args, val_p),
+                nargs,
+                cast(results, val_p),
+                nresults,
+            )
 
         return trampoline
 

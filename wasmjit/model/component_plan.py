@@ -129,6 +129,15 @@ class ComponentPlan:
 
         return bytes(kind_of(ty) for _, ty in self.func_type.params)
 
+    @property
+    def passes_context(self) -> bool:
+        """Host functions: the callback takes the raw ``wasmtime_context_t*`` first.
+
+        Stock mode (``install()``): the bound callback wraps the user's function,
+        which wasmtime-py hands a ``StoreContext`` first.
+        """
+        return self.direction is Direction.CALLBACK and self.mode == "stock"
+
     @functools.cached_property
     def result_packed(self) -> bool:
         ty = self.func_type.result
@@ -229,7 +238,7 @@ class ComponentPlan:
             body.append(unpack(tuple(names[i] for i in self.packed), call("unpack_params", "MEMORY", "args")))
         for n, i in enumerate(self.unpacked):
             body.append(assign(names[i], call(f"lift_{n}", call("offset", "args", i * LAYOUT.val))))
-        outcome = call("callback", *names)
+        outcome = call("callback", "context", *names) if self.passes_context else call("callback", *names)
         if self.func_type.result is None:
             body.append(ir.Do(outcome))
         elif self.result_packed:
