@@ -325,7 +325,10 @@ def _component_call(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
     packed = plan.packed
     kinds = plan.param_kinds
     stride = component_values_stride()
-    lowers = [(getattr(bindings, f"lower_{n}"), i, args_at + i * stride) for n, i in enumerate(plan.unpacked)]
+    lowers = [
+        (getattr(bindings, f"lower_{n}"), i, args_at + i * stride, args_at + plan.extra_offsets[n])
+        for n, i in enumerate(plan.unpacked)
+    ]
     nparams = len(plan.func_type.params)
     nresults = 0 if plan.func_type.result is None else 1
     result_packed = plan.result_packed
@@ -345,8 +348,8 @@ def _component_call(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
                     items.append(kinds[i])
                     items.append(args[i])
                 pack_params(memory, args_at, *items)
-            for lower, i, at in lowers:
-                lower(args[i], at, keep)
+            for lower, i, at, extra in lowers:
+                lower(args[i], at, extra, keep)
         except BaseException as exc:
             return failed(exc, *args)
         error = component_call(func, context, args_at, nparams, results_at, nresults)

@@ -12,11 +12,14 @@ wasmtime-py whose layout differs is followed, not guessed).
 Three operations per WIT type node, built once per (type, shape, mode) and
 shared by every backend:
 
-``lower(value, at, keep)``
-    Write ``value`` as the ``val_t`` at address ``at``.  Everything it points
-    to (strings, arrays, names, boxed payloads) lives in Python-owned memory
-    appended to ``keep``: wasmtime *borrows* the arguments of a call, so they
-    only have to outlive that call.
+``lower(value, at, extra, keep)``
+    Write ``value`` as the ``val_t`` at address ``at``.  What it points to
+    lives in Python-owned memory: fixed-size parts (a record's entries, a
+    tuple's elements, an option's payload slot: :func:`static_size` bytes) at
+    ``extra``, which the caller reserved next to ``at`` once; variable-size
+    parts (strings, lists, flags) in new objects appended to ``keep``.
+    wasmtime *borrows* the arguments of a call, so they only have to outlive
+    that call, and nothing is allocated per call for fixed-size values.
 ``lift(at)``
     Read the ``val_t`` at ``at`` into a Python value.  Reading never frees:
     the caller frees a whole result tree with one ``val_delete``.
@@ -37,6 +40,7 @@ caller sees.
 from __future__ import annotations
 
 import ctypes
+import operator
 import struct
 from array import array
 from dataclasses import dataclass
@@ -48,7 +52,7 @@ from wasmtime import _ffi as _stock_ffi
 from wasmtime import component as _c
 
 from ..model import wit
-from ..model.shapes import Shape, ShapeError, Some
+from ..model.shapes import STOCK, Shape, ShapeError, Some
 from . import ffi
 
 __all__ = [
@@ -167,6 +171,17 @@ def _name(text: str) -> Tuple[bytes, int, int]:
     return data, len(data), bytes_address(data)
 
 
+_VIEWS: Dict[str, memoryview] = {}
+
+
+def _view(code: str) -> memoryview:
+    """The address space as items of ``code`` (index = address // size), for stores without a call."""
+    found = _VIEWS.get(code)
+    if found is None:
+        found = _VIEWS[code] = MEMORY.cast(code)
+    return found
+
+
 # Primitive formats -----------------------------------------------------------------
 
 _PRIM_CODE = {
@@ -184,6 +199,8 @@ _PRIM_CODE = {
     "char": "I",
 }
 _PRIM_KIND = {"char": "char", "bool": "bool"}
+#: Primitives a flat record reads and writes with one struct call.
+_FLAT_PRIMS = ("s8", "u8", "s16", "u16", "s32", "u32", "s64", "u64", "f32", "f64")
 _ARRAY_CODE = {"s8": "b", "u8": "B", "s16": "h", "u16": "H", "s32": "i", "u32": "I", "s64": "q", "u64": "Q"}
 _INT_BITS = {"s8": 8, "u8": 8, "s16": 16, "u16": 16, "s32": 32, "u32": 32, "s64": 64, "u64": 64}
 
@@ -205,7 +222,7 @@ def _range_error(name: str, value: int) -> OverflowError:
 
 # The codec -----------------------------------------------------------------------------
 
-Lower = Callable[[Any, int, List[Any]], None]
+Lower = Callable[[Any, int, int, List[Any]], None]
 Lift = Callable[[int], Any]
 
 
@@ -220,6 +237,8 @@ class Codec:
     lift: Lift
     owned: bool
     """True if a value of this type has heap parts (results need ``val_clone``/``val_delete``)."""
+    static: int = 0
+    """Bytes of out-of-line storage ``lower`` writes at ``extra`` (see :func:`static_size`)."""
 
 
 _cache: Dict[Tuple[Any, Any, str], Codec] = {}
@@ -232,6 +251,11 @@ def codec(ty: wit.WitType, shape: Shape, mode: str) -> Codec:
     if found is None:
         found = _cache[key] = _build(ty, shape, mode)
     return found
+
+
+def static_size(ty: wit.WitType) -> int:
+    """Bytes of fixed-size out-of-line storage a value of ``ty`` needs next to its ``val_t``."""
+    return codec(ty, STOCK, "checked").static
 
 
 def has_heap(ty: wit.WitType) -> bool:
@@ -270,7 +294,7 @@ def _prim(ty: wit.Prim, mode: str) -> Codec:
 
     if name == "char":
 
-        def lower(value: Any, at: int, keep: List[Any]) -> None:
+        def lower(value: Any, at: int, extra: int, keep: List[Any]) -> None:
             if type(value) is not str or len(value) != 1:
                 if mode == "stock":
                     raise StockFallback
@@ -289,7 +313,7 @@ def _prim(ty: wit.Prim, mode: str) -> Codec:
 
     if name == "bool":
 
-        def lower(value: Any, at: int, keep: List[Any]) -> None:
+        def lower(value: Any, at: int, extra: int, keep: List[Any]) -> None:
             if value is not True and value is not False:
                 if mode == "stock":
                     raise StockFallback
@@ -298,7 +322,7 @@ def _prim(ty: wit.Prim, mode: str) -> Codec:
 
     elif name in ("f32", "f64"):
 
-        def lower(value: Any, at: int, keep: List[Any]) -> None:
+        def lower(value: Any, at: int, extra: int, keep: List[Any]) -> None:
             if type(value) is not float:
                 if mode == "stock" or not isinstance(value, (int, float)) or isinstance(value, bool):
                     if mode == "stock":
@@ -313,7 +337,7 @@ def _prim(ty: wit.Prim, mode: str) -> Codec:
 
     else:
 
-        def lower(value: Any, at: int, keep: List[Any]) -> None:
+        def lower(value: Any, at: int, extra: int, keep: List[Any]) -> None:
             try:
                 pack(MEMORY, at, kind, value)
             except struct.error:
@@ -346,7 +370,7 @@ def _prim(ty: wit.Prim, mode: str) -> Codec:
 _STRING = K["string"]
 
 
-def _lower_string(value: Any, at: int, keep: List[Any]) -> None:
+def _lower_string(value: Any, at: int, extra: int, keep: List[Any]) -> None:
     data = value.encode("utf-8") if type(value) is str else _not_str(value)
     keep.append(data)
     _pack_header(MEMORY, at, _STRING, len(data), id(data) + _BYTES_DATA)
@@ -387,7 +411,7 @@ def _list(ty: wit.List, shape: Shape, mode: str) -> Codec:
 
         floats = code in "fd"
 
-        def lower(value: Any, at: int, keep: List[Any]) -> None:
+        def lower(value: Any, at: int, extra: int, keep: List[Any]) -> None:
             if (
                 is_bytes
                 and isinstance(value, (bytes, bytearray, memoryview))
@@ -407,7 +431,7 @@ def _list(ty: wit.List, shape: Shape, mode: str) -> Codec:
                         raise StockFallback from None
                     scratch = new_arena(VAL)
                     for item in value:  # the element codec raises the precise error
-                        elower(item, scratch[1], [scratch[0]])
+                        elower(item, scratch[1], 0, [scratch[0]])
                     raise
             n = len(packed) // width
             buf = bytearray(n * VAL)
@@ -430,19 +454,25 @@ def _list(ty: wit.List, shape: Shape, mode: str) -> Codec:
 
         return Codec(ty, lower, lift, True)
 
-    def lower(value: Any, at: int, keep: List[Any]) -> None:  # type: ignore[no-redef]
+    element_static = inner.static
+    stride = VAL + element_static
+
+    def lower(value: Any, at: int, extra: int, keep: List[Any]) -> None:  # type: ignore[no-redef]
         if type(value) is not list:
             if mode == "stock" or not isinstance(value, (list, tuple)):
                 if mode == "stock":
                     raise StockFallback
                 raise TypeError(f"expected list for {wit.wit_text(ty)}, got {type(value).__name__}")
         n = len(value)
-        buf, base = new_arena(n * VAL)
+        # One arena per list: the elements, then each element's fixed-size parts.
+        buf, base = new_arena(n * stride)
         keep.append(buf)
         address = base
+        element_extra = base + n * VAL
         for item in value:
-            elower(item, address, keep)
+            elower(item, address, element_extra, keep)
             address += VAL
+            element_extra += element_static
         _pack_header(MEMORY, at, _LIST, n, base)
 
     def lift(at: int) -> Any:  # type: ignore[no-redef]
@@ -466,20 +496,27 @@ def _record(ty: wit.Record, shape: Shape, mode: str) -> Codec:
     encoded = [_name(n) for n in names]
     keepalive = [e[0] for e in encoded]
     n = len(names)
-    # The entries' names never change: one template, copied per value.
-    template = bytearray(n * _ENTRY)
+    entries = n * _ENTRY
+    static = entries + sum(c.static for c in codecs)
+    # The entries' names never change: one template, copied into place per value.
+    template = bytearray(entries)
     for i, (_, size, address) in enumerate(encoded):
         _VEC.pack_into(template, i * _ENTRY, size, address)
-    template_bytes = bytes(template)
-    lowers = [c.lower for c in codecs]
-    lifts = [c.lift for c in codecs]
     cls = shape.py
     attrs = shape.attrs if cls is not None else tuple(names)
-    getters = list(zip(attrs, lowers, strict=True))
+    flat = n > 0 and all(
+        isinstance(t, wit.Prim)
+        and t.name in _FLAT_PRIMS
+        # wasmtime-py takes only floats for f32/f64; struct would take ints too.
+        and not (mode == "stock" and t.name == "f64")
+        # f32 through a view would round out-of-range values to inf; the codec raises.
+        and t.name != "f32"
+        for _, t in ty.fields
+    )
 
     if cls is None:
 
-        def make(values: List[Any]) -> Any:
+        def make(values: Any) -> Any:
             record = _c.Record()
             for name, value in zip(names, values, strict=True):
                 setattr(record, name, value)
@@ -488,30 +525,88 @@ def _record(ty: wit.Record, shape: Shape, mode: str) -> Codec:
     else:
         make_cls = cls
 
-        def make(values: List[Any]) -> Any:
+        def make(values: Any) -> Any:
             return make_cls(*values)
 
-    def lower(value: Any, at: int, keep: List[Any]) -> None:
+    def check(value: Any) -> None:
         if cls is not None and not isinstance(value, cls):
             raise TypeError(f"expected {cls.__name__} for {wit.wit_text(ty)}, got {type(value).__name__}")
-        buf, base = new_arena(n * _ENTRY)
-        keep.append(buf)
+
+    def missing(value: Any, attr: str) -> BaseException:
+        if mode == "stock":
+            return StockFallback()
+        return TypeError(f"{type(value).__name__} has no field {attr!r} of {wit.wit_text(ty)}")
+
+    if flat:
+        # Every field a number: names and kinds are constant (the template);
+        # each payload is one item store through a typed view of the address
+        # space (no call); all of them are read back by one struct call.
+        writers = []
+        parts = ["<"]
+        position = 0
+        for i, (_, t) in enumerate(ty.fields):
+            code = _PRIM_CODE[t.name]  # type: ignore[union-attr]
+            offset = i * _ENTRY + _ENTRY_VAL + OF
+            template[i * _ENTRY + _ENTRY_VAL] = prim_kind(t.name)  # type: ignore[union-attr]
+            width = struct.calcsize("<" + code)
+            writers.append((_view(code), offset, width))
+            parts.append(f"{offset - position}x{code}")
+            position = offset + width
+        unpack_payloads = struct.Struct("".join(parts)).unpack_from
+        get = operator.attrgetter(*attrs)
+        single = n == 1
+        template_bytes = bytes(template)
+        end = len(template_bytes)
+
+        def lower(value: Any, at: int, extra: int, keep: List[Any]) -> None:
+            check(value)
+            try:
+                items = (get(value),) if single else get(value)
+            except AttributeError as exc:
+                raise missing(value, getattr(exc, "name", None) or "?") from None
+            MEMORY[extra : extra + end] = template_bytes
+            keep.append(keepalive)
+            try:
+                for (view, offset, width), item in zip(writers, items, strict=True):
+                    view[(extra + offset) // width] = item
+            except (TypeError, ValueError):
+                # The field codecs say precisely what is wrong.
+                for i, c in enumerate(codecs):
+                    c.lower(items[i], extra + i * _ENTRY + _ENTRY_VAL, 0, keep)
+                raise
+            _pack_header(MEMORY, at, _RECORD, n, extra)
+
+        def lift(at: int) -> Any:
+            data = _unpack_ptr(MEMORY, at + OF + 8)[0]
+            return make(unpack_payloads(MEMORY, data))
+
+        return Codec(ty, lower, lift, True, static)
+
+    template_bytes = bytes(template)
+    end = len(template_bytes)
+    fields = []
+    offset = entries
+    for attr, c in zip(attrs, codecs, strict=True):
+        fields.append((attr, c.lower, offset))
+        offset += c.static
+    lifts = [c.lift for c in codecs]
+
+    def lower(value: Any, at: int, extra: int, keep: List[Any]) -> None:
+        check(value)
+        MEMORY[extra : extra + end] = template_bytes
         keep.append(keepalive)
-        ctypes.memmove(base, template_bytes, len(template_bytes))
-        address = base + _ENTRY_VAL
-        for attr, low in getters:
+        address = extra + _ENTRY_VAL
+        for attr, low, field_extra in fields:
             try:
                 item = getattr(value, attr)
             except AttributeError:
-                if mode == "stock":
-                    raise
-                raise TypeError(f"{type(value).__name__} has no field {attr!r} of {wit.wit_text(ty)}") from None
-            low(item, address, keep)
+                raise missing(value, attr) from None
+            low(item, address, extra + field_extra, keep)
             address += _ENTRY
-        _pack_header(MEMORY, at, _RECORD, n, base)
+        _pack_header(MEMORY, at, _RECORD, n, extra)
 
     def lift(at: int) -> Any:
-        _, data = _unpack_vec(MEMORY, at + OF)
+        data = _unpack_ptr(MEMORY, at + OF + 8)[0]
         address = data + _ENTRY_VAL
         values = []
         for lift_field in lifts:
@@ -519,16 +614,21 @@ def _record(ty: wit.Record, shape: Shape, mode: str) -> Codec:
             address += _ENTRY
         return make(values)
 
-    return Codec(ty, lower, lift, True)
+    return Codec(ty, lower, lift, True, static)
 
 
 def _tuple(ty: wit.Tuple_, shape: Shape, mode: str) -> Codec:
     codecs = [codec(t, shape.child(i), mode) for i, t in enumerate(ty.elements)]
-    lowers = [c.lower for c in codecs]
-    lifts = [c.lift for c in codecs]
     n = len(codecs)
+    items = []
+    offset = n * VAL
+    for i, c in enumerate(codecs):
+        items.append((c.lower, i * VAL, offset))
+        offset += c.static
+    static = offset
+    lifts = [c.lift for c in codecs]
 
-    def lower(value: Any, at: int, keep: List[Any]) -> None:
+    def lower(value: Any, at: int, extra: int, keep: List[Any]) -> None:
         if type(value) is not tuple:
             if mode == "stock" or not isinstance(value, tuple):
                 if mode == "stock":
@@ -538,19 +638,15 @@ def _tuple(ty: wit.Tuple_, shape: Shape, mode: str) -> Codec:
             if mode == "stock":
                 raise StockFallback
             raise TypeError(f"expected a tuple of {n} for {wit.wit_text(ty)}, got {len(value)}")
-        buf, base = new_arena(n * VAL)
-        keep.append(buf)
-        address = base
-        for low, item in zip(lowers, value, strict=True):
-            low(item, address, keep)
-            address += VAL
-        _pack_header(MEMORY, at, _TUPLE, n, base)
+        for (low, position, element_extra), item in zip(items, value, strict=True):
+            low(item, extra + position, extra + element_extra, keep)
+        _pack_header(MEMORY, at, _TUPLE, n, extra)
 
     def lift(at: int) -> Any:
-        _, data = _unpack_vec(MEMORY, at + OF)
+        data = _unpack_ptr(MEMORY, at + OF + 8)[0]
         return tuple([lift_item(data + i * VAL) for i, lift_item in enumerate(lifts)])
 
-    return Codec(ty, lower, lift, True)
+    return Codec(ty, lower, lift, True, static)
 
 
 # Variants, options, results ---------------------------------------------------------
@@ -707,14 +803,16 @@ def _variant_like(ty: Any, shape: Shape, mode: str) -> Codec:
             cls = classes[index]
             return cls(payload) if with_payload[index] else cls()
 
-    def lower(value: Any, at: int, keep: List[Any]) -> None:
+    # The payload's slot (and its fixed-size parts) at ``extra``, whatever the case.
+    static = VAL + max((c.static for c in payload_codecs if c is not None), default=0)
+
+    def lower(value: Any, at: int, extra: int, keep: List[Any]) -> None:
         index, payload = pick(value)
         low = payload_codecs[index]
         pointer = 0
         if low is not None:
-            buf, pointer = new_arena(VAL)
-            keep.append(buf)
-            low.lower(payload, pointer, keep)
+            pointer = extra
+            low.lower(payload, extra, extra + VAL, keep)
         if is_option:
             _KIND_PTR.pack_into(MEMORY, at, kind, pointer)
         elif is_result:
@@ -738,7 +836,7 @@ def _variant_like(ty: Any, shape: Shape, mode: str) -> Codec:
         payload = None if payload_codec is None else payload_codec.lift(pointer)
         return build(index, payload)
 
-    return Codec(ty, lower, lift, True)
+    return Codec(ty, lower, lift, True, static)
 
 
 # Enums and flags ------------------------------------------------------------------------
@@ -755,7 +853,7 @@ def _enum(ty: wit.Enum, shape: Shape, mode: str) -> Codec:
     by_name = {e[0]: members[i] for i, e in enumerate(names)}
     cls = shape.py
 
-    def lower(value: Any, at: int, keep: List[Any]) -> None:
+    def lower(value: Any, at: int, extra: int, keep: List[Any]) -> None:
         try:
             index = index_of[value]
         except (KeyError, TypeError):
@@ -803,18 +901,15 @@ def _flags(ty: wit.Flags, shape: Shape, mode: str) -> Codec:
             raise TypeError(f"expected {cls.__name__} for {wit.wit_text(ty)}, got {type(value).__name__}")
         return [i for i, m in enumerate(members) if m in value]
 
-    def lower(value: Any, at: int, keep: List[Any]) -> None:
+    vectors = [name_vec.pack(size, data) for _, size, data in names]
+
+    def lower(value: Any, at: int, extra: int, keep: List[Any]) -> None:
         indices = members_of(value)
-        n = len(indices)
-        buf, base = new_arena(n * LAYOUT.name)
-        keep.append(buf)
+        # The name vectors of the members, side by side, in a new bytes object.
+        array_bytes = b"".join([vectors[index] for index in indices])
+        keep.append(array_bytes)
         keep.append(keepalive)
-        address = base
-        for index in indices:
-            _, size, data = names[index]
-            name_vec.pack_into(MEMORY, address, size, data)
-            address += LAYOUT.name
-        _pack_header(MEMORY, at, _FLAGS, n, base)
+        _pack_header(MEMORY, at, _FLAGS, len(indices), id(array_bytes) + _BYTES_DATA)
 
     if cls is None:
 
@@ -888,23 +983,26 @@ def release_result(at: int) -> None:
     MEMORY[at] = K["bool"]
 
 
-def write_owned(lower: Lower) -> Callable[[Any, int], None]:
+def write_owned(codec: Codec) -> Callable[[Any, int], None]:
     """``write(value, at)`` for a result wasmtime owns: lower into Python memory, clone into wasmtime's."""
-    scratch, scratch_at = new_arena(VAL)
+    scratch, scratch_at = new_arena(VAL + codec.static)
+    lower = codec.lower
+    scratch_extra = scratch_at + VAL
 
     def write(value: Any, at: int) -> None:
         keep: List[Any] = [scratch]
-        lower(value, scratch_at, keep)
+        lower(value, scratch_at, scratch_extra, keep)
         MEMORY[at] = _BOOL  # whatever the slot held is not dropped by the clone
         val_clone(scratch_at, at)
 
     return write
 
 
-def write_in_place(lower: Lower) -> Callable[[Any, int], None]:
+def write_in_place(codec: Codec) -> Callable[[Any, int], None]:
     """``write(value, at)`` for a result without heap parts."""
+    lower = codec.lower
 
     def write(value: Any, at: int) -> None:
-        lower(value, at, [])
+        lower(value, at, 0, [])
 
     return write

@@ -120,7 +120,7 @@ def _prim_error(ty: wit.WitType, value: Any, mode: str) -> BaseException:
     codec = values.codec(ty, STOCK, mode)
     scratch, address = values.new_arena(values.LAYOUT.val)
     try:
-        codec.lower(value, address, [scratch])
+        codec.lower(value, address, 0, [scratch])
     except BaseException as exc:
         return exc
     return TypeError(f"cannot convert {value!r} to {wit.wit_text(ty)}")
@@ -201,7 +201,7 @@ def _typed(
         return call_through_stock
     plan = component_plan(Direction.CALL, func_type, tuple(shapes), result_shape, mode)
     nparams = len(func_type.params)
-    arena, base = values.new_arena((nparams + 1) * values.LAYOUT.val)
+    arena, base = values.new_arena(plan.arena_size)
     results = base + nparams * values.LAYOUT.val
     handle = type(func._func).from_buffer_copy(func._func)
     lowers = {

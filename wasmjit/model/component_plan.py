@@ -101,6 +101,30 @@ class ComponentPlan:
         return tuple(i for i in range(len(self.func_type.params)) if i not in self.packed)
 
     @functools.cached_property
+    def extra_offsets(self) -> Tuple[int, ...]:
+        """Where each unpacked parameter's fixed-size parts go, from the argument array's start.
+
+        The arena of a typed call: the argument ``val_t`` array, the result
+        ``val_t``, then these regions (:attr:`arena_size` in all).
+        """
+        from ..boundary.component_values import LAYOUT, static_size
+
+        offset = (len(self.func_type.params) + 1) * LAYOUT.val
+        out = []
+        for i in self.unpacked:
+            out.append(offset)
+            offset += static_size(self.func_type.params[i][1])
+        return tuple(out)
+
+    @functools.cached_property
+    def arena_size(self) -> int:
+        from ..boundary.component_values import LAYOUT, static_size
+
+        return (len(self.func_type.params) + 1) * LAYOUT.val + sum(
+            static_size(self.func_type.params[i][1]) for i in self.unpacked
+        )
+
+    @functools.cached_property
     def params_format(self) -> str:
         """``struct`` format of the packed parameters over the argument array (kind, payload per slot).
 
@@ -210,7 +234,9 @@ class ComponentPlan:
                 packed_args += [self._kind_literal(i), names[i]]
             lowering.append(do("pack_params", *packed_args))
         for n, i in enumerate(self.unpacked):
-            lowering.append(do(f"lower_{n}", names[i], call("offset", "args", i * LAYOUT.val), "keep"))
+            at = call("offset", "args", i * LAYOUT.val)
+            extra = call("offset", "args", self.extra_offsets[n])
+            lowering.append(do(f"lower_{n}", names[i], at, extra, "keep"))
         if lowering:
             body.append(try_(lowering, (return_(call("failed", "exc", *names)),), name="exc"))
         nresults = 0 if self.func_type.result is None else 1
