@@ -178,7 +178,7 @@ def _view(code: str) -> memoryview:
     """The address space as items of ``code`` (index = address // size), for stores without a call."""
     found = _VIEWS.get(code)
     if found is None:
-        found = _VIEWS[code] = MEMORY.cast(code)
+        found = _VIEWS[code] = MEMORY.cast(code)  # type: ignore[call-overload]
     return found
 
 
@@ -591,7 +591,7 @@ def _record(ty: wit.Record, shape: Shape, mode: str) -> Codec:
         offset += c.static
     lifts = [c.lift for c in codecs]
 
-    def lower(value: Any, at: int, extra: int, keep: List[Any]) -> None:
+    def lower(value: Any, at: int, extra: int, keep: List[Any]) -> None:  # type: ignore[no-redef]
         check(value)
         MEMORY[extra : extra + end] = template_bytes
         keep.append(keepalive)
@@ -605,7 +605,7 @@ def _record(ty: wit.Record, shape: Shape, mode: str) -> Codec:
             address += _ENTRY
         _pack_header(MEMORY, at, _RECORD, n, extra)
 
-    def lift(at: int) -> Any:
+    def lift(at: int) -> Any:  # type: ignore[no-redef]
         data = _unpack_ptr(MEMORY, at + OF + 8)[0]
         address = data + _ENTRY_VAL
         values = []
