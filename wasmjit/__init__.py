@@ -64,13 +64,18 @@ __all__ = [
 
 
 def explain(function: Any) -> str:
-    """A readable listing of the trampoline behind a ``Function`` or a typed call.
+    """A readable listing of the trampoline behind a ``Function``, a typed call, or a component one.
 
     ``source``: the generated Python; ``bytecode``: its disassembly and the
     equivalent Python; ``reflect``: the plan it interprets.  Also takes a
     ``wasmtime.Func`` built while :func:`install` was active.  Raises
-    ``TypeError`` for anything else.
+    ``TypeError`` for anything else.  Component callers
+    (:func:`wasmjit.component.typed`) and host functions
+    (:func:`wasmjit.component.define_callback`) are listed the same way.
     """
+    listing = getattr(function, "_wasmjit_listing", None)
+    if listing is not None:  # a component host function: one trampoline per WIT type it was called with
+        return str(listing())
     prepared = getattr(function, "_prepared", None) or getattr(function, "_wasmjit_prepared", None)
     if prepared is not None:  # a Function, or a wasmtime.Func built under install()
         owner = prepared.owner

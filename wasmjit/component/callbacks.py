@@ -160,6 +160,24 @@ class HostFunction:
     def backend_of(self, func_type: wit.FuncType) -> str:
         return str(self.templates[func_type].backend)
 
+    def _wasmjit_listing(self) -> str:
+        """What :func:`wasmjit.explain` shows: each trampoline, per WIT type it was called with."""
+        parts = [f"host function {self.name!r} ({getattr(self.callback, '__qualname__', self.callback)!r})"]
+        if not self.trampolines:
+            parts.append("  not called yet: its trampoline is specialised from the type the first call presents")
+        for func_type, trampoline in self.trampolines.items():
+            template = self.templates.get(func_type)
+            if template is None:
+                parts.append(f"\n{func_type} -> wasmtime-py's own conversion (resources)")
+                continue
+            parts.append(f"\n{func_type} -> {template.backend} backend\n")
+            parts.append(template.listing(trampoline))
+        return "\n".join(parts)
+
+    def __repr__(self) -> str:
+        types = ", ".join(str(t) for t in self.trampolines) or "not called yet"
+        return f"<wasmjit.component host function {self.name!r}: {types}>"
+
 
 def _result_error(ty: wit.WitType, exc: BaseException) -> BaseException:
     error = TypeError(f"the host function's result does not fit {wit.wit_text(ty)}: {exc}")

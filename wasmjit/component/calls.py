@@ -222,4 +222,5 @@ def _typed(
     )
     template, trampoline, _ = backends.bind(plan, bindings, dynamic_code, backend, name)
     trampoline.__wasmjit__ = ComponentOwner(template, plan, arena, handle, func, store)  # type: ignore[attr-defined]
+    trampoline.signature = func_type  # type: ignore[attr-defined]
     return trampoline

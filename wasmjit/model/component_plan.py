@@ -225,7 +225,11 @@ class ComponentPlan:
         from ..boundary.component_values import LAYOUT
 
         names = self.param_names
-        body: list[ir.Stmt] = [assign("keep", ir.NewList()), assign("context", call("store_context", "store"))]
+        body: list[ir.Stmt] = []
+        if self.unpacked:
+            # What the borrowed arguments point into lives until the call returns.
+            body.append(assign("keep", ir.NewList()))
+        body.append(assign("context", call("store_context", "store")))
         body.append(if_(ir.is_("context", None), ir.Do(call("closed_store"))))
         lowering: list[ir.Stmt] = []
         if self.packed:

@@ -129,6 +129,12 @@ def shape_of(ty: Optional[wit.WitType], annotation: Any, path: str = "") -> Shap
     """Match ``annotation`` against ``ty``; ``Shape()`` where the annotation says nothing."""
     if ty is None or annotation is None or annotation is Any or annotation is typing.Any:
         return STOCK
+    if isinstance(annotation, (str, typing.ForwardRef)):
+        text = annotation if isinstance(annotation, str) else annotation.__forward_arg__
+        raise ShapeError(
+            f"the annotation {text!r} for {wit.wit_text(ty)} is a string that could not be resolved"
+            f" (a class defined inside a function?){_where(path)}"
+        )
     import inspect
 
     if annotation is inspect.Parameter.empty:

@@ -1,0 +1,293 @@
+"""wasmjit.component with the user's classes: typed calls and host functions, every backend.
+
+Each test builds a real component that imports ``f`` and exports ``run`` of
+the same WIT type, forwarding to ``f`` through the canonical ABI (lowered
+into linear memory and lifted back: see ``tests/component_gen.py``).  The
+host side is a ``define_callback`` with annotations, the call side a
+``typed`` caller with ``signature=``: a value crosses the boundary twice, in
+each direction, as the user's class.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import gc
+from typing import Any, Callable, List, NamedTuple, Optional, Tuple, Union
+
+import pytest
+import wasmtime
+import wasmtime.component as wc_stock
+
+import wasmjit
+import wasmjit.component as wc
+from tests.component_gen import EnumT, FlagsT, FuncT, ListT, OptionT, Prim, RecordT, ResultT, TupleT, VariantT
+from tests.component_gen import component_text
+from wasmjit.component import Err, Ok, ShapeError, Some
+
+ENGINE = wasmtime.Engine()
+
+
+def echo(
+    ft: FuncT, host: Callable[..., Any], backend: Optional[str], signature: Any = None
+) -> Tuple[Callable[..., Any], Any, wasmtime.Store]:
+    """``run`` of an echo component whose import ``f`` is ``host`` (a wasmjit host function)."""
+    component = wc_stock.Component(ENGINE, component_text(ft))
+    linker = wc_stock.Linker(ENGINE)
+    with linker.root() as root:
+        wc.define_callback(root, "f", host, backend=backend)
+    store = wasmtime.Store(ENGINE)
+    instance = linker.instantiate(store, component)
+    func = instance.get_func(store, "run")
+    assert func is not None
+    return wc.typed(store, func, signature, backend=backend), func, store
+
+
+@dataclasses.dataclass
+class Point:
+    x: float
+    y: float
+
+
+class Size(NamedTuple):
+    width: int
+    height_px: int
+
+
+class Color(enum.Enum):
+    RED = "red"
+    GREEN = "green"
+    DARK_BLUE = "dark-blue"
+
+
+class Perm(enum.Flag):
+    READ = enum.auto()
+    WRITE = enum.auto()
+    EXEC = enum.auto()
+
+
+@dataclasses.dataclass(frozen=True)
+class Circle:
+    value: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Square:
+    value: Point
+
+
+@dataclasses.dataclass(frozen=True)
+class Empty:
+    pass
+
+
+@dataclasses.dataclass
+class Wrong:
+    x: float
+    z: float
+
+
+POINT = RecordT((("x", Prim("f64")), ("y", Prim("f64"))))
+SIZE = RecordT((("width", Prim("u32")), ("height-px", Prim("u16"))))
+COLOR = EnumT(("red", "green", "dark-blue"))
+PERM = FlagsT(("read", "write", "exec"))
+SHAPE = VariantT((("circle", Prim("f64")), ("square", POINT), ("empty", None)))
+
+
+def test_record_as_dataclass_both_ways(backend: str) -> None:
+    seen: List[Any] = []
+
+    def host(p: Point) -> Point:
+        seen.append(p)
+        return Point(p.y, p.x)
+
+    def sig(p: Point) -> Point: ...
+
+    run, _, _ = echo(FuncT((("p", POINT),), POINT), host, backend, sig)
+    assert run(Point(1.5, -2.0)) == Point(-2.0, 1.5)
+    assert seen == [Point(1.5, -2.0)] and type(seen[0]) is Point
+
+
+def test_record_as_namedtuple_with_kebab_fields(backend: str) -> None:
+    def host(s: Size) -> Size:
+        return Size(s.height_px, s.width)
+
+    run, _, _ = echo(FuncT((("s", SIZE),), SIZE), host, backend, Callable[[Size], Size])
+    assert run(Size(7, 9)) == Size(9, 7)
+    with pytest.raises(OverflowError):
+        run(Size(1, 70000))  # height-px is a u16
+
+
+def test_enum_and_flags_as_user_classes(backend: str) -> None:
+    def host(c: Color, p: Perm) -> Tuple[Color, Perm]:
+        return c, p | Perm.EXEC
+
+    ft = FuncT((("c", COLOR), ("p", PERM)), TupleT((COLOR, PERM)))
+    run, _, _ = echo(ft, host, backend, Callable[[Color, Perm], Tuple[Color, Perm]])
+    assert run(Color.DARK_BLUE, Perm.READ | Perm.WRITE) == (Color.DARK_BLUE, Perm.READ | Perm.WRITE | Perm.EXEC)
+    assert run(Color.RED, Perm(0)) == (Color.RED, Perm.EXEC)
+    with pytest.raises(TypeError):
+        run("red", Perm.READ)  # an annotated enum takes its members only
+
+
+def test_options_nested_options_and_results(backend: str) -> None:
+    def host(a: Optional[int], b: Optional[Some[Optional[str]]]) -> Union[Ok[int], Err[str]]:
+        if a is None:
+            return Err("no a")
+        return Ok(a + (0 if b is None or b.value is None else len(b.value)))
+
+    ft = FuncT(
+        (("a", OptionT(Prim("u32"))), ("b", OptionT(OptionT(Prim("string"))))),
+        ResultT(Prim("u32"), Prim("string")),
+    )
+    sig = Callable[[Optional[int], Optional[Some[Optional[str]]]], Union[Ok[int], Err[str]]]
+    run, _, _ = echo(ft, host, backend, sig)
+    assert run(None, None) == Err("no a")
+    assert run(1, None) == Ok(1)
+    assert run(1, Some(None)) == Ok(1)
+    assert run(1, Some("abc")) == Ok(4)
+
+
+def test_variant_as_union_of_case_classes(backend: str) -> None:
+    def host(s: Union[Circle, Square, Empty]) -> Union[Circle, Square, Empty]:
+        if isinstance(s, Circle):
+            return Circle(s.value * 2)
+        if isinstance(s, Square):
+            return Square(Point(s.value.y, s.value.x))
+        return Empty()
+
+    ann = Union[Circle, Square, Empty]
+    run, _, _ = echo(FuncT((("s", SHAPE),), SHAPE), host, backend, Callable[[ann], ann])
+    assert run(Circle(1.25)) == Circle(2.5)
+    assert run(Square(Point(1.0, 2.0))) == Square(Point(2.0, 1.0))
+    assert run(Empty()) == Empty()
+    with pytest.raises(TypeError, match="Circle, Square, Empty"):
+        run(Point(1.0, 2.0))
+
+
+def test_lists_strings_bytes_and_chars(backend: str) -> None:
+    ft = FuncT(
+        (("a", ListT(Prim("string"))), ("b", ListT(Prim("u8"))), ("c", Prim("char")), ("d", ListT(Prim("s64")))),
+        TupleT((ListT(Prim("string")), ListT(Prim("u8")), Prim("char"), ListT(Prim("s64")))),
+    )
+
+    def host(a: List[str], b: bytes, c: str, d: List[int]) -> Tuple[List[str], bytes, str, List[int]]:
+        return a[::-1], b + b"!", c.upper(), [x * 2 for x in d]
+
+    run, _, _ = echo(ft, host, backend)
+    assert run(["é", "", "日本"], b"\x00\xff", "é", [-(2**62), 0, 3]) == (
+        ["日本", "", "é"],
+        b"\x00\xff!",
+        "É",
+        [-(2**63), 0, 6],
+    )
+    assert run([], bytearray(b"xy"), "z", []) == ([], b"xy!", "Z", [])  # any buffer for list<u8>
+    with pytest.raises(OverflowError):
+        run([], b"", "a", [2**63])
+    with pytest.raises(TypeError):
+        run([], b"", "ab", [])  # char is one character
+
+
+def test_annotation_mismatch_is_reported_with_the_parameter(backend: str) -> None:
+    component = wc_stock.Component(ENGINE, component_text(FuncT((("p", POINT),), None)))
+    linker = wc_stock.Linker(ENGINE)
+    with linker.root() as root:
+        wc.define_callback(root, "f", lambda p: None, backend=backend)
+    store = wasmtime.Store(ENGINE)
+    func = linker.instantiate(store, component).get_func(store, "run")
+
+    def sig(p: Wrong) -> None: ...
+
+    with pytest.raises(ShapeError, match=r"parameter 0 \(p\).*Wrong has fields x, z"):
+        wc.typed(store, func, sig, backend=backend)
+    with pytest.raises(TypeError, match="annotates 2 parameters"):
+        wc.typed(store, func, lambda a, b: None, backend=backend)
+
+
+def test_host_annotation_mismatch_raises_from_the_call(backend: str) -> None:
+    def host(p: Color) -> None:  # p is a record, not an enum
+        raise AssertionError("never called")
+
+    run, func, store = echo(FuncT((("p", POINT),), None), host, backend)
+    record = wc_stock.Record()
+    record.x, record.y = 1.0, 2.0
+    with pytest.raises(ShapeError, match=r"host function 'f'.*parameter 0 \(p\)"):
+        run(record)
+
+
+class Boom(Exception):
+    pass
+
+
+def test_host_exception_is_the_same_object_through_typed_and_stock_calls(backend: str) -> None:
+    raised: List[BaseException] = []
+
+    def host(a: int) -> int:
+        raised.append(Boom("no"))
+        raise raised[-1]
+
+    run, _, _ = echo(FuncT((("a", Prim("u32")),), Prim("u32")), host, backend)
+    with pytest.raises(Boom) as first:
+        run(1)
+    assert first.value is raised[-1]
+    # A trap poisons the component instance: stock's call goes through a fresh one.
+    _, func, store = echo(FuncT((("a", Prim("u32")),), Prim("u32")), host, backend)
+    with pytest.raises(Boom) as second:
+        func(store, 2)  # stock wasmtime-py's call re-raises it too
+    assert second.value is raised[-1]
+    assert run.__wasmjit__.backend == backend  # type: ignore[attr-defined]
+
+
+def test_one_host_function_imported_under_two_types_is_respecialised(backend: str) -> None:
+    calls: List[Any] = []
+
+    def host(*args: Any) -> Any:
+        calls.append(args)
+        return args[0]
+
+    linker = wc_stock.Linker(ENGINE)
+    with linker.root() as root:
+        hf = wc.define_callback(root, "f", host, backend=backend)
+    store = wasmtime.Store(ENGINE)
+    runs = []
+    for ft in (
+        FuncT((("a", Prim("u32")),), Prim("u32")),
+        FuncT((("a", Prim("string")),), Prim("string")),
+        FuncT((("a", ListT(Prim("s32"))),), ListT(Prim("s32"))),
+        FuncT((("a", ListT(Prim("u32"))),), ListT(Prim("u32"))),
+    ):
+        instance = linker.instantiate(store, wc_stock.Component(ENGINE, component_text(ft)))
+        runs.append(wc.typed(store, instance.get_func(store, "run"), backend=backend))
+    for _ in range(2):  # alternate: each call presents its own type
+        assert runs[0](7) == 7
+        assert runs[1]("seven") == "seven"
+        assert runs[2]([-7]) == [-7]
+        assert runs[0](8) == 8
+    assert len(hf.trampolines) == 3
+    text = wasmjit.explain(hf)
+    assert "func(a: u32) -> u32" in text and "func(a: string) -> string" in text
+
+
+def test_closed_store_and_wrong_arity(backend: str) -> None:
+    run, _, store = echo(FuncT((("a", Prim("u32")), ("b", Prim("u32"))), Prim("u32")), lambda a, b: a + b, backend)
+    assert run(2, 3) == 5
+    with pytest.raises(TypeError):
+        run(2)
+    store.close()
+    with pytest.raises(ValueError, match="closed"):
+        run(2, 3)
+
+
+def test_explain_lists_the_generated_trampoline(backend: str) -> None:
+    run, _, _ = echo(FuncT((("p", POINT), ("n", Prim("u32"))), Prim("f64")), lambda p, n: p.x * n, backend)
+    text = wasmjit.explain(run)
+    assert text.startswith(f"typed call func(p: record {{ x: f64, y: f64 }}, n: u32) -> f64 -> {backend} backend")
+    if backend != "reflect":
+        assert "pack_params(MEMORY, args, 6, n)" in text and "lower_0(p," in text
+
+
+def test_the_typed_caller_keeps_what_it_points_to_alive(backend: str) -> None:
+    run, func, store = echo(FuncT((("s", Prim("string")),), Prim("string")), lambda s: s * 2, backend)
+    del func
+    gc.collect()
+    assert run("ab") == "abab"
