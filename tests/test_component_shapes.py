@@ -21,8 +21,19 @@ import wasmtime.component as wc_stock
 
 import wasmjit
 import wasmjit.component as wc
-from tests.component_gen import EnumT, FlagsT, FuncT, ListT, OptionT, Prim, RecordT, ResultT, TupleT, VariantT
-from tests.component_gen import component_text
+from tests.component_gen import (
+    EnumT,
+    FlagsT,
+    FuncT,
+    ListT,
+    OptionT,
+    Prim,
+    RecordT,
+    ResultT,
+    TupleT,
+    VariantT,
+    component_text,
+)
 from wasmjit.component import Err, Ok, ShapeError, Some
 
 ENGINE = wasmtime.Engine()
@@ -208,7 +219,7 @@ def test_host_annotation_mismatch_raises_from_the_call(backend: str) -> None:
     def host(p: Color) -> None:  # p is a record, not an enum
         raise AssertionError("never called")
 
-    run, func, store = echo(FuncT((("p", POINT),), None), host, backend)
+    run, _, _ = echo(FuncT((("p", POINT),), None), host, backend)
     record = wc_stock.Record()
     record.x, record.y = 1.0, 2.0
     with pytest.raises(ShapeError, match=r"host function 'f'.*parameter 0 \(p\)"):
@@ -287,7 +298,7 @@ def test_explain_lists_the_generated_trampoline(backend: str) -> None:
 
 
 def test_the_typed_caller_keeps_what_it_points_to_alive(backend: str) -> None:
-    run, func, store = echo(FuncT((("s", Prim("string")),), Prim("string")), lambda s: s * 2, backend)
+    run, func, _ = echo(FuncT((("s", Prim("string")),), Prim("string")), lambda s: s * 2, backend)
     del func
     gc.collect()
     assert run("ab") == "abab"
