@@ -27,13 +27,13 @@ import os
 import struct
 import threading
 import types
-from typing import Any, Callable, Dict, NamedTuple, Optional, Protocol, Tuple
+from typing import Any, Callable, Dict, Optional, Protocol, Tuple
 
 from ..boundary import component_calls, conversions, errors, ffi, guest, interrupts
 from ..boundary.caller import Caller
 from ..boundary.errors import DynamicCodeUnavailable
 from ..boundary.failures import MISSING, ExactPath, closed_store
-from ..model.component_plan import AnyPlan, ComponentPlan
+from ..model.component_plan import AnyBindings, AnyPlan, ComponentPlan
 from ..model.kinds import Kind
 from ..model.plan import Direction
 from . import bytecode as bytecode_backend
@@ -62,7 +62,7 @@ class Template(Protocol):
     backend: str
     plan: AnyPlan
 
-    def bind(self, bindings: NamedTuple) -> Callable[..., Any]:
+    def bind(self, bindings: "AnyBindings") -> Callable[..., Any]:
         """A new trampoline with ``bindings`` (an instance of ``plan.bindings``) bound in."""
         ...
 
@@ -275,7 +275,7 @@ def template_for(
 
 def bind(
     plan: AnyPlan,
-    bindings: NamedTuple,
+    bindings: "AnyBindings",
     dynamic_code: Optional[bool] = None,
     backend: Optional[str] = None,
     name: Optional[str] = None,

@@ -31,9 +31,9 @@ import itertools
 import linecache
 import sys
 import types
-from typing import Any, Callable, Dict, List, NamedTuple, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
-from ..model.component_plan import AnyPlan
+from ..model.component_plan import AnyBindings, AnyPlan
 from ..model.ir import (
     AnyOf,
     Assign,
@@ -434,7 +434,7 @@ class BytecodeTemplate:
         self._globals: Dict[str, Any] = {"__name__": "wasmjit.generated", "__builtins__": {}}
         self.name = program.name
 
-    def bind(self, bindings: NamedTuple) -> Callable[..., Any]:
+    def bind(self, bindings: "AnyBindings") -> Callable[..., Any]:
         consts = self._consts.copy()
         for index, name in self._slots:
             consts[index] = getattr(bindings, name)

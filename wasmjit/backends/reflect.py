@@ -11,10 +11,10 @@ beside a reference interpreter of that program, messages included.
 from __future__ import annotations
 
 import operator
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..boundary.wasmtime_py import STORE_CONTEXT_ATTRIBUTE
-from ..model.component_plan import AnyPlan, ComponentPlan
+from ..model.component_plan import AnyBindings, AnyPlan, ComponentPlan
 from ..model.kinds import GuestValue
 from ..model.plan import CallbackBindings, CallBindings, Direction, Plan, guest_freer, guest_reader, guest_writer
 
@@ -30,7 +30,7 @@ class ReflectTemplate:
         self.plan = plan
         self.statics = statics
 
-    def bind(self, bindings: NamedTuple) -> Callable[..., Any]:
+    def bind(self, bindings: "AnyBindings") -> Callable[..., Any]:
         if isinstance(self.plan, ComponentPlan):
             if self.plan.direction is Direction.CALL:
                 return _component_call(self.plan, self.statics, bindings)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import itertools
 import linecache
-from typing import Any, Callable, Dict, NamedTuple
+from typing import Any, Callable, Dict
 
-from ..model.component_plan import AnyPlan
+from ..model.component_plan import AnyBindings, AnyPlan
 from ..model.ir import constants_of, render_python
 
 __all__ = ["SourceTemplate"]
@@ -45,7 +45,7 @@ class SourceTemplate:
         self._statics = {name: statics[name] for name in constants if name in statics}
         self._bound = [name for name in plan.bound if name in constants]
 
-    def bind(self, bindings: NamedTuple) -> Callable[..., Any]:
+    def bind(self, bindings: "AnyBindings") -> Callable[..., Any]:
         return self._make(**self._statics, **{name: getattr(bindings, name) for name in self._bound})
 
     def listing(self, trampoline: Callable[..., Any]) -> str:

@@ -101,7 +101,7 @@ class HostFunction:
         if func_type.result is not None and not plan.result_packed:
             codec = values.codec(func_type.result, result_shape, self.mode)
             write = values.write_owned(codec) if codec.owned else values.write_in_place(codec)
-        bindings = plan.bindings(callback=self.callback, write=write, failed=self._failed_for(plan), **lifts)
+        bindings = plan.bind_values(callback=self.callback, write=write, failed=self._failed_for(plan), **lifts)
         template, trampoline, _ = backends.bind(plan, bindings, self.dynamic_code, self.backend, _py_name(self.name))
         self.templates[func_type] = template
         return trampoline

@@ -210,7 +210,7 @@ def _typed(
     lift = None
     if func_type.result is not None and not plan.result_packed:
         lift = values.codec(func_type.result, result_shape, mode).lift
-    bindings = plan.bindings(
+    bindings = plan.bind_values(
         store=store,
         func=ctypes.addressof(handle),
         args=base,

@@ -36,6 +36,7 @@ __all__ = [
     "component_plan",
     "PACKED_PRIMS",
     "AnyPlan",
+    "AnyBindings",
 ]
 
 #: Primitives written and read together in the plan's one ``struct`` call.
@@ -67,6 +68,21 @@ HOST_FIELDS = ("callback", "write", "failed")
 """``callback``: the user's function; ``lift_<n>(address)``: codec functions; ``write(value, address)``:
 the result written into wasmtime's slot; ``failed(exc, context, type, args, nargs, results, nresults)``:
 re-specialise for another type, or park the exception and return a ``wasmtime_error_t*``."""
+
+
+class ComponentBindings:
+    """The values bound into one component trampoline (attributes named by ``plan.bound``)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(sorted(self.__dict__))})"
+
+
+class ComponentCallBindings(ComponentBindings):
+    """Bound values of a typed component call (see :data:`CALL_FIELDS`)."""
+
+
+class ComponentHostBindings(ComponentBindings):
+    """Bound values of a host function (see :data:`HOST_FIELDS`)."""
 
 
 @dataclass(frozen=True)
@@ -195,20 +211,26 @@ class ComponentPlan:
         prefix = "call" if self.direction is Direction.CALL else "host"
         return f"{prefix}_component_{abs(hash((self.func_type, self.shapes, self.result_shape, self.mode))):x}"
 
-    @functools.cached_property
-    def bindings(self) -> Any:
-        """The NamedTuple class of this plan's bound values."""
-        if self.direction is Direction.CALL:
-            fields = CALL_FIELDS + tuple(f"lower_{n}" for n in range(len(self.unpacked)))
-            title = "ComponentCallBindings"
-        else:
-            fields = HOST_FIELDS + tuple(f"lift_{n}" for n in range(len(self.unpacked)))
-            title = "ComponentHostBindings"
-        return NamedTuple(title, [(f, Any) for f in fields])
-
     @property
+    def bindings(self) -> Any:
+        """The class of this plan's bound values (one per direction: no class is made per plan,
+        which would need ``eval`` - namedtuple's - and fail where code generation is forbidden)."""
+        return ComponentCallBindings if self.direction is Direction.CALL else ComponentHostBindings
+
+    @functools.cached_property
     def bound(self) -> Tuple[str, ...]:
-        return tuple(self.bindings._fields)
+        """The names of the bound values, in order."""
+        if self.direction is Direction.CALL:
+            return CALL_FIELDS + tuple(f"lower_{n}" for n in range(len(self.unpacked)))
+        return HOST_FIELDS + tuple(f"lift_{n}" for n in range(len(self.unpacked)))
+
+    def bind_values(self, **values: Any) -> "ComponentBindings":
+        """This plan's bound values, checked to be exactly :attr:`bound`."""
+        if set(values) != set(self.bound):
+            raise TypeError(f"{self.name} binds {', '.join(self.bound)}, not {', '.join(values)}")
+        bindings: ComponentBindings = self.bindings()
+        bindings.__dict__.update(values)
+        return bindings
 
     @property
     def guarded(self) -> bool:
@@ -302,3 +324,5 @@ _ = (attr, Optional)
 
 #: What a backend renders: a core plan or a component plan.
 AnyPlan = Union[Plan, ComponentPlan]
+#: What a backend binds: a core plan's NamedTuple, or a component plan's bindings.
+AnyBindings = Union[NamedTuple, ComponentBindings]
