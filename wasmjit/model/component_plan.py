@@ -85,8 +85,11 @@ class ComponentHostBindings(ComponentBindings):
     """Bound values of a host function (see :data:`HOST_FIELDS`)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ComponentPlan:
+    """The plan of one (WIT function type, shapes, mode); made once (:func:`component_plan`),
+    so it compares and hashes by identity: the caches keyed by plans never rehash a type tree."""
+
     direction: Direction
     func_type: wit.FuncType
     shapes: Tuple[Shape, ...]
