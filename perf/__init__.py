@@ -11,6 +11,8 @@ and wasmjit with each of its backends forced.  Modules:
 ``floors``       the hand-written ctypes bindings wasmjit is measured against
 ``loops``        the Python timing loops of host -> wasm calls
 ``registration`` the cost of turning a callable into a host function
+``component``    the component-model workloads: component text, hand-written
+                 floors per WIT signature, and the builders of ``component-*``
 ``measure``      calibration, interleaved repeats, statistics
 ``allocations``  tracemalloc bytes per 1,000 calls
 ``targets``      the figures wasmjit should reach, checked on the same run

@@ -137,6 +137,8 @@ def interleave(
     For ``progress``, calibrating one runner counts as much as one of its runs.
     """
     names = list(runners)
+    if not names:  # nothing usable here (e.g. a module wasmjit does not have yet): nothing to time
+        return {}
     steps = len(names) * (settings.repeats + 1)
     sizes: Dict[str, int] = {}
     for index, name in enumerate(names):

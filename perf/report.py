@@ -56,6 +56,11 @@ def _cell(series: Optional[Series], scale: float) -> str:
     return text
 
 
+def _missing(workload: Workload, variant: str) -> bool:
+    """A variant the workload has but this run could not measure (e.g. a backend or module unavailable here)."""
+    return variant in workload.variants
+
+
 def _ratio(value: float) -> str:
     if value >= 10:
         return f"{value:.0f}x"
@@ -103,6 +108,8 @@ def _compact_rows(outcome: Outcome) -> List[List[str]]:
         series = outcome.results.get(workload.key, {})
         stock, mine = series.get("stock"), _wasmjit(outcome, series)
         cells = [_cell(s, workload.scale) for s in (stock, mine, series.get("floor"))]
+        if mine is None and _missing(workload, str(outcome.meta["default_backend"])):
+            cells[1] = "n/a"
         rows.append([workload.key, workload.unit, *cells, _speedup(workload, stock, mine)])
     return rows
 
@@ -113,7 +120,14 @@ def _wide_rows(outcome: Outcome) -> List[List[str]]:
     rows = [["workload", "unit", *columns, *(f"{v} vs stock" for v in speedups)]]
     for workload in outcome.workloads:
         series = outcome.results.get(workload.key, {})
-        row = [workload.key, workload.unit, *(_cell(series.get(v), workload.scale) for v in columns)]
+        row = [
+            workload.key,
+            workload.unit,
+            *(
+                "n/a" if v not in series and _missing(workload, v) else _cell(series.get(v), workload.scale)
+                for v in columns
+            ),
+        ]
         row += [_speedup(workload, series.get("stock"), series.get(v)) for v in speedups]
         rows.append(row)
     return rows

@@ -8,7 +8,9 @@ call.  Call workloads time a Python loop calling the export ``n`` times.  The
 gcd loop (wasmtime-py issue 140) reports time per iteration including the
 Python gcd itself (its timing loops are in :mod:`perf.loops`).  Registration
 and allocation workloads are built in :mod:`perf.registration` and here, and
-measured by :mod:`perf.measure` and :mod:`perf.allocations`.
+measured by :mod:`perf.measure` and :mod:`perf.allocations`.  The
+component-model workloads (``component-*``, issue 11) are built in
+:mod:`perf.component.build`.
 
 Every build checks that all its variants compute what stock computes before
 anything is timed.
@@ -33,6 +35,7 @@ from wasmjit import f32, f64, i32, i64
 
 from . import dropin, floors, guest, memory, reference, registration, wasm
 from .allocations import AllocCase
+from .component import build as component
 from .loops import bind_call, do_nothing, loop
 from .measure import Runner
 from .variants import BACKENDS, VARIANTS, backends
@@ -56,6 +59,8 @@ class Workload:
     build: Build
     #: The variants ``build`` returns where the interpreter allows them (known without building).
     variants: Tuple[str, ...] = ("stock", "floor", *BACKENDS)
+    #: ``usable(notes)``: the wasmjit backends the build can use here (noting why one is left out).
+    usable: Callable[[List[str]], Tuple[str, ...]] = backends
 
     @property
     def is_allocation(self) -> bool:
@@ -63,7 +68,7 @@ class Workload:
 
     def planned(self, notes: List[str]) -> Tuple[str, ...]:
         """The variants a build here will return: unusable backends and a missing pywasm3 left out."""
-        usable = {"stock", "floor", "install", *backends(notes)}
+        usable = {"stock", "floor", "install", *self.usable(notes)}
         if reference.available():
             usable.add("pywasm3")
         return tuple(v for v in self.variants if v in usable)
@@ -499,6 +504,73 @@ WORKLOADS: Tuple[Workload, ...] = (
         _call_alloc_build("swap", floors.call_swap4, _SWAP_ARGS),
     ),
 )
+
+
+def _component_workloads() -> Tuple[Workload, ...]:
+    """``component-*``: wasmjit.component against stock wasmtime-py and a hand-written floor (issue 11)."""
+    calls = {
+        "add": ("add(a: u32, b: u32) -> u32", "ns/call", 1.0),
+        "nop": ("nop()", "ns/call", 1.0),
+        "greet": ('greet(name: string) -> string ("hello, " + name)', "ns/call", 1.0),
+        "norm": ("norm(p: point{x: f64, y: f64}) -> f64 (the record as a dataclass)", "ns/call", 1.0),
+        "option": ("bump-option(x: option<u32>) -> option<u32> with some(41)", "ns/call", 1.0),
+        "result": ("bump-result(x: result<u32, string>) -> result<u32, string> with ok(41)", "ns/call", 1.0),
+        "enum": ("next-color(c: color) -> color (an enum.Enum)", "ns/call", 1.0),
+        "flags": ("invert(p: perms) -> perms (an enum.Flag; 1 flag in, 2 out)", "ns/call", 1.0),
+        "variant": ("grow(s: shape) -> shape (a Union of case classes) with circle(1.5)", "ns/call", 1.0),
+        "sum": (f"sum(xs: list<u32>) -> u32 with {component.LIST_LENGTH:,} elements", "us/call", 1e3),
+        "echo": (f"echo(xs: list<u32>) -> list<u32> with {component.LIST_LENGTH:,} elements", "us/call", 1e3),
+    }
+    out = [
+        Workload(
+            f"component-{key}" if key not in ("sum", "echo") else f"component-{key}-1k",
+            "component",
+            unit,
+            scale,
+            f"Python calls the component export {what}",
+            component.build_export(key),
+            usable=component.backends,
+        )
+        for key, (what, unit, scale) in calls.items()
+    ]
+    out += [
+        Workload(
+            f"component-host-{key}",
+            "component",
+            "ns/call",
+            1.0,
+            f"a component calls the imported host {calls[key][0].split(' (')[0].split(' with')[0]} n times",
+            component.build_host(key),
+            usable=component.backends,
+        )
+        for key in component.HOST_CASES
+    ]
+    out += [
+        Workload(
+            "component-register-new",
+            "registration",
+            "us/reg",
+            1e3,
+            "wasmjit.component.typed of a function whose WIT signature was never seen before",
+            component.build_register_new,
+            BACKENDS,
+            component.backends,
+        ),
+        Workload(
+            "component-register-cached",
+            "registration",
+            "us/reg",
+            1e3,
+            "wasmjit.component.typed of add again (floor: building its hand-written binding)",
+            component.build_register_cached,
+            ("floor", *BACKENDS),
+            component.backends,
+        ),
+    ]
+    return tuple(out)
+
+
+WORKLOADS += _component_workloads()
 
 
 def select(pattern: str = "") -> Tuple[Workload, ...]:
