@@ -199,6 +199,7 @@ class _Assembler:
             self.statement(stmt, (*path, index))
 
     def statement(self, stmt: Stmt, path: Path) -> None:
+        from bytecode import Compare as BytecodeCompare
         from bytecode import Label, TryBegin, TryEnd  # type: ignore[attr-defined]
 
         self.lineno = self.lines[path]
@@ -225,7 +226,11 @@ class _Assembler:
             if isinstance(stmt.test, Compare):
                 self.expr(stmt.test.left)
                 self.expr(stmt.test.right)
-                self.instr("IS_OP", 0 if stmt.test.op == "is" else 1)
+                if stmt.test.op in ("is", "is not"):
+                    self.instr("IS_OP", 0 if stmt.test.op == "is" else 1)
+                else:
+                    self.instr("COMPARE_OP", BytecodeCompare.EQ if stmt.test.op == "==" else BytecodeCompare.NE)
+                    self.to_bool()
                 self.jump_if(_JUMP_IF_FALSE, end)
             elif isinstance(stmt.test, AnyOf):
                 then = Label()

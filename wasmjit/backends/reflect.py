@@ -369,11 +369,11 @@ def _component_call(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
 def _component_host(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any) -> Callable[..., Any]:
     """A host function trampoline that follows ``plan``'s fields."""
     memory = statics["MEMORY"]
-    check_call = statics["check_call"]
+    mismatch = statics["TypeMismatch"]
+    expected_kinds = statics["PARAM_KINDS"]
     unpack_params: Any = statics.get("unpack_params")
     pack_result: Any = statics.get("pack_result")
     callback, write, failed = bindings.callback, bindings.write, bindings.failed
-    packed = plan.packed
     stride = component_values_stride()
     lifts = [(getattr(bindings, f"lift_{n}"), i * stride, i) for n, i in enumerate(plan.unpacked)]
     nparams = len(plan.func_type.params)
@@ -381,16 +381,27 @@ def _component_host(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
     result_packed = plan.result_packed
     result_kind = plan.result_kind if has_result else 0
     passes_context = plan.passes_context
+    unpacked_names = plan.host_unpacked_names
+    slots = {name: i for i, name in enumerate(plan.param_names)}
+    # Where each name of the one unpack goes: ("kind", i) or ("param", i).
+    targets = [("kind", int(n[5:])) if n.startswith("kind_") else ("param", slots[n]) for n in unpacked_names]
 
     def trampoline(
         env: Any, context: Any, type_: Any, args: int, nargs: int, results: int, nresults: int
     ) -> Optional[int]:
         try:
-            check_call(args, nargs, nresults)
+            if nargs != nparams or nresults != has_result:
+                raise mismatch
             values: List[Any] = [None] * nparams
-            if packed:
-                for i, value in zip(packed, unpack_params(memory, args), strict=True):
-                    values[i] = value
+            if nparams:
+                kinds: List[int] = [0] * nparams
+                for (what, i), value in zip(targets, unpack_params(memory, args), strict=True):
+                    if what == "kind":
+                        kinds[i] = value
+                    else:
+                        values[i] = value
+                if tuple(kinds) != expected_kinds:
+                    raise mismatch
             for lift, offset, i in lifts:
                 values[i] = lift(args + offset)
             result = callback(context, *values) if passes_context else callback(*values)

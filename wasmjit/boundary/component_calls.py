@@ -20,7 +20,7 @@ import importlib
 import operator
 import struct
 from ctypes import CFUNCTYPE, c_char_p, c_size_t, c_void_p
-from typing import Any, Callable, Dict
+from typing import Any, Dict
 
 import wasmtime
 
@@ -127,31 +127,14 @@ def statics(plan: ComponentPlan) -> Dict[str, Any]:
         if plan.result_packed:
             names["unpack_result"] = struct.Struct(plan.result_format).unpack_from
     else:
-        names["check_call"] = _call_checker(plan)
-        if plan.packed:
+        names["TypeMismatch"] = values.TypeMismatch
+        names["PARAM_KINDS"] = tuple(plan.param_kinds)
+        if plan.func_type.params:
             names["unpack_params"] = struct.Struct(plan.params_format).unpack_from
         if plan.result_packed:
             names["pack_result"] = struct.Struct(plan.result_format).pack_into
     _STATICS[plan] = names
     return names
-
-
-def _call_checker(plan: ComponentPlan) -> Callable[[int, int, int], None]:
-    """``check_call(args, nargs, nresults)``: raise TypeMismatch unless the call presents the plan's type."""
-    expected = plan.param_kinds
-    count = len(expected)
-    nresults_expected = 0 if plan.func_type.result is None else 1
-    view = ffi.MEMORY
-    stride = values.LAYOUT.val
-    mismatch = values.TypeMismatch
-
-    def check_call(args: int, nargs: int, nresults: int) -> None:
-        if nargs != count or nresults != nresults_expected:
-            raise mismatch
-        if count and view[args : args + count * stride : stride] != expected:
-            raise mismatch
-
-    return check_call
 
 
 _ = (ctypes, wasmtime)

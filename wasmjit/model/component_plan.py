@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, Optional, Tuple, Union
 
 from . import ir, wit
-from .ir import assign, attr, call, do, if_, is_not, return_, try_, unpack
+from .ir import assign, attr, call, do, if_, is_not, ne, return_, try_, unpack
 from .plan import Direction, Plan
 from .shapes import Shape
 
@@ -145,25 +145,54 @@ class ComponentPlan:
 
     @functools.cached_property
     def params_format(self) -> str:
-        """``struct`` format of the packed parameters over the argument array (kind, payload per slot).
+        """``struct`` format over the argument array.
 
-        Pads never cover another parameter's slot: the format stops after the
-        last packed parameter, and the unpacked ones are written after it.
+        Calls write the packed parameters (kind, payload per slot); pads never
+        cover another parameter's slot: the format stops after the last packed
+        parameter, and the unpacked ones are written after it.  Host functions
+        read every parameter's kind (to check that the call presents this
+        plan's type: :attr:`param_kinds`) and the packed parameters' payloads,
+        in one call: the kinds first, in order, then the payloads.
         """
         from ..boundary.component_values import LAYOUT
 
+        if self.direction is Direction.CALL:
+            out = ["<"]
+            position = 0
+            for i in self.packed:
+                start = i * LAYOUT.val
+                if start > position:
+                    out.append(f"{start - position}x")
+                out.append(f"B{LAYOUT.of - 1}x")
+                code = _CODES[self.func_type.params[i][1].name]  # type: ignore[union-attr]
+                out.append(code)
+                position = start + LAYOUT.of + struct.calcsize("<" + code)
+            return "".join(out)
+        # struct reads fields in memory order; the kinds and payloads interleave, so the
+        # trampoline unpacks (k0, [p0], k1, [p1], ...) and names them in that order.
         out = ["<"]
         position = 0
-        for i in self.packed:
+        for i, (_, ty) in enumerate(self.func_type.params):
             start = i * LAYOUT.val
             if start > position:
                 out.append(f"{start - position}x")
-            out.append("B" if self.direction is Direction.CALL else "x")
-            out.append(f"{LAYOUT.of - 1}x")
-            code = _CODES[self.func_type.params[i][1].name]  # type: ignore[union-attr]
-            out.append(code)
-            position = start + LAYOUT.of + struct.calcsize("<" + code)
+            out.append("B")
+            position = start + 1
+            if i in self.packed:
+                code = _CODES[ty.name]  # type: ignore[union-attr]
+                out.append(f"{LAYOUT.of - 1}x{code}")
+                position = start + LAYOUT.of + struct.calcsize("<" + code)
         return "".join(out)
+
+    @functools.cached_property
+    def host_unpacked_names(self) -> Tuple[str, ...]:
+        """What a host trampoline's one ``unpack`` yields, in order: ``kind_<i>`` and packed parameters."""
+        out = []
+        for i in range(len(self.func_type.params)):
+            out.append(f"kind_{i}")
+            if i in self.packed:
+                out.append(self.param_names[i])
+        return tuple(out)
 
     @functools.cached_property
     def param_kinds(self) -> bytes:
@@ -288,9 +317,19 @@ class ComponentPlan:
 
         names = self.param_names
         arguments = ("env", "context", "type", "args", "nargs", "results", "nresults")
-        body: list[ir.Stmt] = [do("check_call", "args", "nargs", "nresults")]
-        if self.packed:
-            body.append(unpack(tuple(names[i] for i in self.packed), call("unpack_params", "MEMORY", "args")))
+        # A call that presents another type (the same host function imported under
+        # another one) raises TypeMismatch: ``failed`` re-specialises.
+        nresults = 0 if self.func_type.result is None else 1
+        body: list[ir.Stmt] = [
+            if_(ne("nargs", len(names)), ir.Raise("TypeMismatch")),
+            if_(ne("nresults", nresults), ir.Raise("TypeMismatch")),
+        ]
+        if names:
+            kinds = tuple(f"kind_{i}" for i in range(len(names)))
+            body.append(unpack(self.host_unpacked_names, call("unpack_params", "MEMORY", "args")))
+            body.append(
+                if_(ne(ir.MakeTuple(tuple(ir.Name(k) for k in kinds)), "PARAM_KINDS"), ir.Raise("TypeMismatch"))
+            )
         for n, i in enumerate(self.unpacked):
             body.append(assign(names[i], call(f"lift_{n}", call("offset", "args", i * LAYOUT.val))))
         outcome = call("callback", "context", *names) if self.passes_context else call("callback", *names)

@@ -31,6 +31,7 @@ __all__ = [
     "NewList",
     "Expr",
     "Compare",
+    "COMPARE_OPS",
     "AnyOf",
     "Test",
     "Assign",
@@ -101,10 +102,14 @@ Expr = Union[Name, Literal, Attr, Call, MakeTuple, MakeList, NewList]
 # Tests -----------------------------------------------------------------------------
 
 
+#: The comparisons a test can make: identity, and equality (for tuples of small ints).
+COMPARE_OPS = ("is", "is not", "==", "!=")
+
+
 @dataclass(frozen=True)
 class Compare:
     left: Expr
-    op: str  # "is" or "is not"
+    op: str  # "is", "is not", "==" or "!="
     right: Expr
 
 
@@ -427,6 +432,10 @@ def is_(left: Operand, right: Operand) -> Compare:
 
 def is_not(left: Operand, right: Operand) -> Compare:
     return Compare(ex(left), "is not", ex(right))
+
+
+def ne(left: Operand, right: Operand) -> Compare:
+    return Compare(ex(left), "!=", ex(right))
 
 
 def assign(target: str, value: Operand) -> Assign:
