@@ -302,3 +302,28 @@ def test_the_typed_caller_keeps_what_it_points_to_alive(backend: str) -> None:
     del func
     gc.collect()
     assert run("ab") == "abab"
+
+
+def test_parameter_names_never_shadow_what_the_trampoline_uses(backend: str) -> None:
+    # WIT names that are also the names of the programs' locals, arguments, statics and bound values.
+    names = ("keep", "context", "args", "type", "offset", "failed", "kind-0", "kind-red", "p1", "MEMORY", "result")
+    params = tuple((name, Prim("u32") if i % 2 else Prim("string")) for i, name in enumerate(names))
+    ft = FuncT(params, TupleT(tuple(t for _, t in params)))
+    run, _, _ = echo(ft, lambda *values: tuple(values), backend)
+    values = tuple(i if i % 2 else f"v{i}" for i in range(len(names)))
+    assert run(*values) == values
+
+
+def test_the_statics_are_reserved_names() -> None:
+    from wasmjit.boundary import component_calls
+    from wasmjit.model.component_plan import RESERVED_NAMES, component_plan
+    from wasmjit.model.plan import Direction
+    from wasmjit.model.shapes import STOCK
+    from wasmjit.model.wit import FuncType, String
+    from wasmjit.model.wit import Prim as WitPrim
+
+    func_type = FuncType((("a", WitPrim("u32")), ("b", String())), WitPrim("u32"))
+    for direction in Direction:
+        plan = component_plan(direction, func_type, (STOCK, STOCK), STOCK, "checked")
+        assert set(component_calls.statics(plan)) <= RESERVED_NAMES
+        assert set(plan.bound) - {"lower_0", "lift_0"} <= RESERVED_NAMES

@@ -381,10 +381,7 @@ def _component_host(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
     result_packed = plan.result_packed
     result_kind = plan.result_kind if has_result else 0
     passes_context = plan.passes_context
-    unpacked_names = plan.host_unpacked_names
-    slots = {name: i for i, name in enumerate(plan.param_names)}
-    # Where each name of the one unpack goes: ("kind", i) or ("param", i).
-    targets = [("kind", int(n[5:])) if n.startswith("kind_") else ("param", slots[n]) for n in unpacked_names]
+    targets = plan.host_unpack_targets
 
     def trampoline(
         env: Any, context: Any, type_: Any, args: int, nargs: int, results: int, nresults: int

@@ -722,6 +722,7 @@ def _variant_like(ty: Any, shape: Shape, mode: str) -> Codec:
     is_result = isinstance(ty, wit.Result)
     kind = _OPTION if is_option else _RESULT if is_result else _VARIANT
     user = shape.py is not None or shape.kind in ("option", "result")
+    tagged = False
 
     # How a Python value picks its case, and how a case becomes a value.
     if not user:
@@ -805,6 +806,27 @@ def _variant_like(ty: Any, shape: Shape, mode: str) -> Codec:
 
     # The payload's slot (and its fixed-size parts) at ``extra``, whatever the case.
     static = VAL + max((c.static for c in payload_codecs if c is not None), default=0)
+
+    plain_option = is_option and ((shape.kind == "option" and not shape.nested) or (not user and not tagged))
+    if plain_option:
+        # option<T> as None or the payload itself (the common case): no case picking.
+        some = payload_codecs[1]
+        assert some is not None
+        some_lower, some_lift = some.lower, some.lift
+        pack_option = _KIND_PTR.pack_into
+
+        def lower_option(value: Any, at: int, extra: int, keep: List[Any]) -> None:
+            if value is None:
+                pack_option(MEMORY, at, _OPTION, 0)
+            else:
+                some_lower(value, extra, extra + VAL, keep)
+                pack_option(MEMORY, at, _OPTION, extra)
+
+        def lift_option(at: int) -> Any:
+            pointer = _unpack_ptr(MEMORY, at + OF)[0]
+            return some_lift(pointer) if pointer else None
+
+        return Codec(ty, lower_option, lift_option, True, static)
 
     def lower(value: Any, at: int, extra: int, keep: List[Any]) -> None:
         index, payload = pick(value)

@@ -20,6 +20,7 @@ The plan renders itself as an IR :class:`~wasmjit.model.ir.Program` (for the
 from __future__ import annotations
 
 import functools
+import re
 import struct
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Optional, Tuple, Union
@@ -70,6 +71,26 @@ the result written into wasmtime's slot; ``failed(exc, context, type, args, narg
 re-specialise for another type, or park the exception and return a ``wasmtime_error_t*``."""
 
 
+#: Every name a component program uses besides its parameters: its own locals and arguments,
+#: the statics (:func:`wasmjit.boundary.component_calls.statics`, checked against this by a
+#: test) and the bound values.  A parameter is never named after one of them.
+RESERVED_NAMES = frozenset(
+    (
+        # locals and host-trampoline arguments
+        "keep", "context", "error", "result", "exc",
+        "env", "type", "args", "nargs", "results", "nresults",
+        # statics
+        "MEMORY", "offset", "BaseException", "store_context", "closed_store", "component_call",
+        "release_result", "pack_params", "unpack_result", "TypeMismatch", "PARAM_KINDS",
+        "unpack_params", "pack_result",
+    )
+    + CALL_FIELDS
+    + HOST_FIELDS
+)  # fmt: skip
+#: Numbered names the programs use: ``kind_<i>``, ``lower_<n>``, ``lift_<n>``, and ``p<i>`` for renamed parameters.
+_NUMBERED = re.compile(r"^(kind_|lower_|lift_|p)\d+$")
+
+
 class ComponentBindings:
     """The values bound into one component trampoline (attributes named by ``plan.bound``)."""
 
@@ -101,10 +122,16 @@ class ComponentPlan:
 
     @functools.cached_property
     def param_names(self) -> Tuple[str, ...]:
-        names = []
+        """The trampoline's local for each parameter: its WIT name in ``snake_case``, unless that
+        is taken (a name the program itself uses, or another parameter's): then ``p<i>``."""
+        names: list[str] = []
         for i, (name, _) in enumerate(self.func_type.params):
             candidate = wit.python_name(name)
-            names.append(candidate if candidate.isidentifier() and candidate not in names else f"p{i}")
+            taken = candidate in RESERVED_NAMES or _NUMBERED.match(candidate) or candidate in names
+            names.append(f"p{i}" if taken or not candidate.isidentifier() else candidate)
+        # ``p<i>`` itself may be some parameter's WIT name: then every parameter is ``p<i>``.
+        if len(set(names)) != len(names):
+            names = [f"p{i}" for i in range(len(names))]
         return tuple(names)
 
     @functools.cached_property
@@ -185,14 +212,20 @@ class ComponentPlan:
         return "".join(out)
 
     @functools.cached_property
-    def host_unpacked_names(self) -> Tuple[str, ...]:
-        """What a host trampoline's one ``unpack`` yields, in order: ``kind_<i>`` and packed parameters."""
+    def host_unpack_targets(self) -> Tuple[Tuple[str, int], ...]:
+        """What a host trampoline's one ``unpack`` yields, in order: ``("kind", i)`` for every
+        parameter, followed by ``("param", i)`` for a packed one."""
         out = []
         for i in range(len(self.func_type.params)):
-            out.append(f"kind_{i}")
+            out.append(("kind", i))
             if i in self.packed:
-                out.append(self.param_names[i])
+                out.append(("param", i))
         return tuple(out)
+
+    @functools.cached_property
+    def host_unpacked_names(self) -> Tuple[str, ...]:
+        """The locals the host trampoline's ``unpack`` assigns (``kind_<i>``, the packed parameters)."""
+        return tuple(f"kind_{i}" if what == "kind" else self.param_names[i] for what, i in self.host_unpack_targets)
 
     @functools.cached_property
     def param_kinds(self) -> bytes:
