@@ -76,6 +76,8 @@ re-specialise for another type, or park the exception and return a ``wasmtime_er
 #: test) and the bound values.  A parameter is never named after one of them.
 RESERVED_NAMES = frozenset(
     (
+        *CALL_FIELDS,
+        *HOST_FIELDS,
         # locals and host-trampoline arguments
         "keep", "context", "error", "result", "exc",
         "env", "type", "args", "nargs", "results", "nresults",
@@ -84,8 +86,6 @@ RESERVED_NAMES = frozenset(
         "release_result", "pack_params", "unpack_result", "TypeMismatch", "PARAM_KINDS",
         "unpack_params", "pack_result",
     )
-    + CALL_FIELDS
-    + HOST_FIELDS
 )  # fmt: skip
 #: Numbered names the programs use: ``kind_<i>``, ``lower_<n>``, ``lift_<n>``, and ``p<i>`` for renamed parameters.
 _NUMBERED = re.compile(r"^(kind_|lower_|lift_|p)\d+$")
