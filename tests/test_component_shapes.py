@@ -273,10 +273,35 @@ def test_one_host_function_imported_under_two_types_is_respecialised(backend: st
         assert runs[0](7) == 7
         assert runs[1]("seven") == "seven"
         assert runs[2]([-7]) == [-7]
+        assert runs[3]([2**32 - 1]) == [2**32 - 1]  # same kinds at the top: list; not read as s32
         assert runs[0](8) == 8
-    assert len(hf.trampolines) == 3
+    assert len(hf.trampolines) == 4
     text = wasmjit.explain(hf)
     assert "func(a: u32) -> u32" in text and "func(a: string) -> string" in text
+
+
+def test_records_differing_only_in_field_names_are_told_apart(backend: str) -> None:
+    calls: List[Any] = []
+
+    def host(r: Any) -> None:
+        calls.append(sorted(vars(r).items()))
+
+    linker = wc_stock.Linker(ENGINE)
+    with linker.root() as root:
+        hf = wc.define_callback(root, "f", host, backend=backend)
+    store = wasmtime.Store(ENGINE)
+    runs = []
+    for fields in (("x", "y"), ("y", "x"), ("a", "b")):
+        ft = FuncT((("r", RecordT(tuple((name, Prim("f64")) for name in fields))),), None)
+        instance = linker.instantiate(store, wc_stock.Component(ENGINE, component_text(ft)))
+        runs.append((fields, wc.typed(store, instance.get_func(store, "run"), backend=backend)))
+    for fields, run in runs * 2:
+        record = wc_stock.Record()
+        for value, name in enumerate(fields):
+            setattr(record, name, float(value))
+        run(record)
+        assert calls[-1] == sorted((name, float(value)) for value, name in enumerate(fields))
+    assert len(hf.trampolines) == 3
 
 
 def test_closed_store_and_wrong_arity(backend: str) -> None:

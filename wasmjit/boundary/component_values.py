@@ -1028,3 +1028,144 @@ def write_in_place(codec: Codec) -> Callable[[Any, int], None]:
         lower(value, at, 0, [])
 
     return write
+
+
+# Verifying what a host call presents ----------------------------------------------------------
+
+_verifiers: Dict[wit.WitType, Callable[[int], None]] = {}
+
+
+def verifier(ty: wit.WitType) -> Callable[[int], None]:
+    """``verify(at)``: raise :class:`TypeMismatch` unless the ``val_t`` tree at ``at`` is a value of ``ty``.
+
+    A host function may be imported under several WIT types; its trampoline
+    for one type checks the argument kinds itself, and this walks whatever
+    lies below them (element kinds, field names and kinds, case names), so
+    that a value of another type is never read as this one.
+    """
+    found = _verifiers.get(ty)
+    if found is None:
+        found = _verifiers[ty] = _verifier(ty)
+    return found
+
+
+def _mismatch() -> None:
+    raise TypeMismatch
+
+
+def _verifier(ty: wit.WitType) -> Callable[[int], None]:
+    kind = kind_of(ty)
+    memory = MEMORY
+    if isinstance(ty, (wit.Prim, wit.String)):
+
+        def verify(at: int) -> None:
+            if memory[at] != kind:
+                raise TypeMismatch
+
+        return verify
+    if isinstance(ty, wit.List):
+        element = ty.element
+        if isinstance(element, wit.Prim):
+            element_kind = kind_of(element)
+
+            def verify(at: int) -> None:
+                n, data = _unpack_vec(memory, at + OF)
+                if memory[at] != kind or (n and memory[data : data + n * VAL : VAL] != bytes([element_kind]) * n):
+                    raise TypeMismatch
+
+            return verify
+        inner = verifier(element)
+
+        def verify(at: int) -> None:
+            if memory[at] != kind:
+                raise TypeMismatch
+            n, data = _unpack_vec(memory, at + OF)
+            for i in range(n):
+                inner(data + i * VAL)
+
+        return verify
+    if isinstance(ty, (wit.Record, wit.Tuple_)):
+        if isinstance(ty, wit.Record):
+            names: List[Optional[bytes]] = [n.encode("utf-8") for n, _ in ty.fields]
+            items = [verifier(t) for _, t in ty.fields]
+            stride, value_offset = _ENTRY, _ENTRY_VAL
+        else:
+            names = [None] * len(ty.elements)
+            items = [verifier(t) for t in ty.elements]
+            stride, value_offset = VAL, 0
+        count = len(items)
+        fields = list(zip(names, items, strict=True))
+
+        def verify(at: int) -> None:
+            n, data = _unpack_vec(memory, at + OF)
+            if memory[at] != kind or n != count:
+                raise TypeMismatch
+            entry = data
+            for name, item in fields:
+                if name is not None:
+                    size, address = _VEC.unpack_from(memory, entry)
+                    if memory[address : address + size] != name:
+                        raise TypeMismatch
+                item(entry + value_offset)
+                entry += stride
+
+        return verify
+    if isinstance(ty, (wit.Variant, wit.Option, wit.Result)):
+        cases = _cases_of(ty)
+        payloads = [None if t is None else verifier(t) for _, t in cases]
+        by_name = {n.encode("utf-8"): i for i, (n, _) in enumerate(cases)}
+        is_option = isinstance(ty, wit.Option)
+        is_result = isinstance(ty, wit.Result)
+
+        def verify(at: int) -> None:
+            if memory[at] != kind:
+                raise TypeMismatch
+            if is_option:
+                pointer = _unpack_ptr(memory, at + OF)[0]
+                index = 1 if pointer else 0
+            elif is_result:
+                _, ok, pointer = _RESULT_HEADER.unpack_from(memory, at)
+                index = 0 if ok else 1
+            else:
+                _, size, data, pointer = _VARIANT_HEADER.unpack_from(memory, at)
+                found = by_name.get(bytes(memory[data : data + size]))
+                if found is None:
+                    raise TypeMismatch
+                index = found
+            payload = payloads[index]
+            if (payload is None) != (not pointer):
+                raise TypeMismatch
+            if payload is not None:
+                payload(pointer)
+
+        return verify
+    if isinstance(ty, (wit.Enum, wit.Flags)):
+        known = {n.encode("utf-8") for n in ty.names}
+        is_flags = isinstance(ty, wit.Flags)
+
+        def verify(at: int) -> None:
+            if memory[at] != kind:
+                raise TypeMismatch
+            if is_flags:
+                n, data = _unpack_vec(memory, at + OF)
+                vectors = [_VEC.unpack_from(memory, data + i * LAYOUT.name) for i in range(n)]
+            else:
+                vectors = [_unpack_vec(memory, at + OF)]
+            for size, address in vectors:
+                if bytes(memory[address : address + size]) not in known:
+                    raise TypeMismatch
+
+        return verify
+    return lambda at: None  # resources: wasmtime-py's own conversion checks them
+
+
+def verified(codec_: Codec) -> Lift:
+    """``codec_.lift`` preceded by :func:`verifier` of its type (host arguments)."""
+    verify = verifier(codec_.ty)
+    lift = codec_.lift
+
+    def lift_verified(at: int) -> Any:
+        verify(at)
+        return lift(at)
+
+    return lift_verified

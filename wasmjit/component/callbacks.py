@@ -93,8 +93,10 @@ class HostFunction:
         else:
             shapes, result_shape = signature_shapes(func_type, _annotated(self.callback), what)
         plan = component_plan(Direction.CALLBACK, func_type, shapes, result_shape, self.mode)
+        # Arguments below the top-level kinds (which the trampoline checks) are verified
+        # before they are read: a call may present another type than the first one.
         lifts = {
-            f"lift_{n}": values.codec(func_type.params[i][1], shapes[i], self.mode).lift
+            f"lift_{n}": values.verified(values.codec(func_type.params[i][1], shapes[i], self.mode))
             for n, i in enumerate(plan.unpacked)
         }
         write = None
