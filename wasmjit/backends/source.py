@@ -12,14 +12,34 @@ from __future__ import annotations
 
 import itertools
 import linecache
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, List, Tuple
 
 from ..model.component_plan import AnyBindings, AnyPlan
-from ..model.ir import constants_of, render_python
+from ..model.ir import Program, constants_of, render_python
 
 __all__ = ["SourceTemplate"]
 
 _counter = itertools.count(1)
+
+
+#: Compiled factories by program: (filename, make).
+_compiled: Dict[Program, Tuple[str, Callable[..., Callable[..., Any]]]] = {}
+
+
+def _compile(
+    program: Program, text: str, constants: List[str], label: str
+) -> Tuple[str, Callable[..., Callable[..., Any]]]:
+    filename = f"<wasmjit-source {label} #{next(_counter)}>"
+    # The factory wraps the trampoline, so the trampoline's own lines are
+    # shifted by one in the module text.
+    body = "".join("    " + line + "\n" if line else "\n" for line in text.splitlines())
+    module_source = f"def make({', '.join(constants)}):\n{body}    return {program.name}\n"
+    linecache.cache[filename] = (len(module_source), None, module_source.splitlines(True), filename)
+    namespace: Dict[str, Any] = {}
+    code = compile(module_source, filename, "exec")
+    exec(code, {"__name__": "wasmjit.generated", "__builtins__": {}}, namespace)
+    make: Callable[..., Callable[..., Any]] = namespace["make"]
+    return filename, make
 
 
 class SourceTemplate:
@@ -32,16 +52,12 @@ class SourceTemplate:
         program = plan.program()
         self.source = render_python(program).text
         constants = constants_of(program)
-        self.filename = f"<wasmjit-source {plan.name} #{next(_counter)}>"
-        # The factory wraps the trampoline, so the trampoline's own lines are
-        # shifted by one in the module text.
-        body = "".join("    " + line + "\n" if line else "\n" for line in self.source.splitlines())
-        module_source = f"def make({', '.join(constants)}):\n{body}    return {program.name}\n"
-        linecache.cache[self.filename] = (len(module_source), None, module_source.splitlines(True), self.filename)
-        namespace: Dict[str, Any] = {}
-        code = compile(module_source, self.filename, "exec")
-        exec(code, {"__name__": "wasmjit.generated", "__builtins__": {}}, namespace)
-        self._make: Callable[..., Callable[..., Any]] = namespace["make"]
+        # Plans with the very same program (component plans of one shape: their
+        # programs are named after the shape) share one compiled factory.
+        found = _compiled.get(program)
+        if found is None:
+            found = _compiled[program] = _compile(program, self.source, constants, plan.name)
+        self.filename, self._make = found
         self._statics = {name: statics[name] for name in constants if name in statics}
         self._bound = [name for name in plan.bound if name in constants]
 

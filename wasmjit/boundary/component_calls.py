@@ -117,6 +117,7 @@ def statics(plan: ComponentPlan) -> Dict[str, Any]:
     if found is not None:
         return found
     names: Dict[str, Any] = {"MEMORY": ffi.MEMORY, "offset": operator.add, "BaseException": BaseException}
+    names.update(plan.kind_constants)
     if plan.direction is Direction.CALL:
         names["store_context"] = _store_context
         names["closed_store"] = closed_store

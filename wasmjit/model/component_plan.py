@@ -84,11 +84,11 @@ RESERVED_NAMES = frozenset(
         # statics
         "MEMORY", "offset", "BaseException", "store_context", "closed_store", "component_call",
         "release_result", "pack_params", "unpack_result", "TypeMismatch", "PARAM_KINDS",
-        "unpack_params", "pack_result",
+        "unpack_params", "pack_result", "RESULT_KIND",
     )
 )  # fmt: skip
 #: Numbered names the programs use: ``kind_<i>``, ``lower_<n>``, ``lift_<n>``, and ``p<i>`` for renamed parameters.
-_NUMBERED = re.compile(r"^(kind_|lower_|lift_|p)\d+$")
+_NUMBERED = re.compile(r"^(kind_|lower_|lift_|p|K_)\d+$")
 
 
 class ComponentBindings:
@@ -277,6 +277,19 @@ class ComponentPlan:
         return f"{prefix}_component_{abs(hash((self.func_type, self.shapes, self.result_shape, self.mode))):x}"
 
     @property
+    def program_name(self) -> str:
+        """The program's name: the same for every plan of a shape, so that plans differing only in
+        their types share one assembled (bytecode) or compiled (source) program.  The trampolines
+        are renamed when bound (``name=``, e.g. the export's)."""
+        return "call_component" if self.direction is Direction.CALL else "host_component"
+
+    @property
+    def docstring(self) -> str:
+        if self.direction is Direction.CALL:
+            return "Call a component function (wasmjit component plan); see __wasmjit__.plan for its type."
+        return "A component host function (wasmjit component plan); see explain() for its type."
+
+    @property
     def bindings(self) -> Any:
         """The class of this plan's bound values (one per direction: no class is made per plan,
         which would need ``eval`` - namedtuple's - and fail where code generation is forbidden)."""
@@ -322,7 +335,7 @@ class ComponentPlan:
         if self.packed:
             packed_args: list[ir.Operand] = ["MEMORY", "args"]
             for i in self.packed:
-                packed_args += [self._kind_literal(i), names[i]]
+                packed_args += [f"K_{i}", names[i]]
             lowering.append(do("pack_params", *packed_args))
         for n, i in enumerate(self.unpacked):
             at = call("offset", "args", i * LAYOUT.val)
@@ -342,8 +355,7 @@ class ComponentPlan:
             body.append(assign("result", call("lift", "results")))
             body.append(do("release_result", "results"))
             body.append(return_("result"))
-        doc = f"Call {self.func_type} (wasmjit component plan, {self.mode})."
-        return ir.Program(self.name, names, tuple(body), doc)
+        return ir.Program(self.program_name, names, tuple(body), self.docstring)
 
     def _host_program(self) -> ir.Program:
         from ..boundary.component_values import LAYOUT
@@ -370,20 +382,25 @@ class ComponentPlan:
             body.append(ir.Do(outcome))
         elif self.result_packed:
             body.append(assign("result", outcome))
-            body.append(do("pack_result", "MEMORY", "results", self.result_kind, "result"))
+            body.append(do("pack_result", "MEMORY", "results", "RESULT_KIND", "result"))
         else:
             body.append(assign("result", outcome))
             body.append(do("write", "result", "results"))
         body.append(return_(0))
         handler = (return_(call("failed", "exc", "context", "type", "args", "nargs", "results", "nresults")),)
         program_body = (try_(body, handler, name="exc"),)
-        doc = f"Host function of type {self.func_type} (wasmjit component plan, {self.mode})."
-        return ir.Program(self.name, arguments, program_body, doc)
+        return ir.Program(self.program_name, arguments, program_body, self.docstring)
 
-    def _kind_literal(self, index: int) -> int:
+    @functools.cached_property
+    def kind_constants(self) -> "dict[str, int]":
+        """The kinds the program names (``K_<i>``: parameter ``i``; ``RESULT_KIND``) rather than spells:
+        programs that differ only in their primitives' types share one assembled shape."""
         from ..boundary.component_values import kind_of
 
-        return kind_of(self.func_type.params[index][1])
+        out = {f"K_{i}": kind_of(self.func_type.params[i][1]) for i in self.packed}
+        if self.func_type.result is not None:
+            out["RESULT_KIND"] = self.result_kind
+        return out
 
 
 @functools.cache
