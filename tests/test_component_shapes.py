@@ -211,7 +211,7 @@ def test_annotation_mismatch_is_reported_with_the_parameter(backend: str) -> Non
 
     with pytest.raises(ShapeError, match=r"parameter 0 \(p\).*Wrong has fields x, z"):
         wc.typed(store, func, sig, backend=backend)
-    with pytest.raises(TypeError, match="annotates 2 parameters"):
+    with pytest.raises(TypeError, match=r"takes 2 parameters; the component function func\(p: record"):
         wc.typed(store, func, lambda a, b: None, backend=backend)
 
 
@@ -352,3 +352,27 @@ def test_the_statics_are_reserved_names() -> None:
         plan = component_plan(direction, func_type, (STOCK, STOCK), STOCK, "checked")
         names = set(component_calls.statics(plan)) | set(plan.bound)
         assert all(name in RESERVED_NAMES or _NUMBERED.match(name) for name in names), names
+
+
+@pytest.mark.parametrize(
+    "signature, message",
+    [
+        (Callable[[], int], r"takes 0 parameters; the component function func\(a: u32, b: u32\) -> u32 takes 2"),
+        (Callable[[int, int], None], r"annotated -> None; the component function .* returns a value"),
+        (Callable[[str, int], int], r"parameter 0 \(a\)"),
+        (Callable[[int, int], bytes], r"result"),
+    ],
+)
+def test_typed_checks_counts_results_and_primitives(signature: Any, message: str) -> None:
+    _, func, store = echo(FuncT((("a", Prim("u32")), ("b", Prim("u32"))), Prim("u32")), lambda a, b: a + b, None)
+    with pytest.raises(TypeError, match=message):
+        wc.typed(store, func, signature)
+
+
+def test_a_host_function_annotated_without_parameters_fails_at_its_first_call() -> None:
+    def host() -> int:
+        raise AssertionError("never called")
+
+    run, _, _ = echo(FuncT((("a", Prim("u32")),), Prim("u32")), host, None)
+    with pytest.raises(TypeError, match=r"takes 0 parameters"):
+        run(1)

@@ -19,8 +19,22 @@ or as your classes (see :mod:`wasmjit.model.shapes`).
 from __future__ import annotations
 
 from ..model.shapes import Err, Ok, ShapeError, Some
-from .bind import bind
-from .callbacks import define_callback
+from .bind import BindError, Bound, bind, check_protocol, define_imports, wit_name
+from .callbacks import HostFunction, define_callback
 from .calls import typed
 
-__all__ = ["typed", "define_callback", "bind", "Some", "Ok", "Err", "ShapeError"]
+__all__ = [
+    "typed",
+    "define_callback",
+    "bind",
+    "define_imports",
+    "check_protocol",
+    "wit_name",
+    "Bound",
+    "BindError",
+    "HostFunction",
+    "Some",
+    "Ok",
+    "Err",
+    "ShapeError",
+]

@@ -52,6 +52,7 @@ __all__ = [
     "export_attribute_names",
     "interface_attribute",
     "protocol_members",
+    "check_protocol",
 ]
 
 T = TypeVar("T")
@@ -71,7 +72,7 @@ def _identifier(text: str) -> str:
     name = re.sub(r"\W", "_", text)
     if not name or name[0].isdigit():
         name = "_" + name
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+    if keyword.iskeyword(name):
         name += "_"
     return name
 
@@ -199,13 +200,13 @@ def protocol_members(protocol: Any) -> Dict[str, Member]:
             if inspect.isfunction(value):
                 members[name] = Member("func", value, getattr(value, "__wit_name__", None))
             elif isinstance(value, property) and value.fget is not None:
-                hints = _hints(value.fget, f"{protocol.__qualname__}.{name}")
+                hints = _hints(value.fget, f"{protocol.__name__}.{name}")
                 base, wit_ = _unannotated(hints.get("return"))
                 if _is_callable_hint(base):
                     members[name] = Member("func", base, wit_)
-                elif isinstance(base, type):
+                elif _is_interface(base):
                     members[name] = Member("instance", base, wit_)
-    for name, hint in _hints(protocol, protocol.__qualname__).items():
+    for name, hint in _hints(protocol, protocol.__name__).items():
         if name.startswith("_") or name in members:
             continue
         base, wit_ = _unannotated(hint)
@@ -213,9 +214,14 @@ def protocol_members(protocol: Any) -> Dict[str, Member]:
             continue
         if _is_callable_hint(base):
             members[name] = Member("func", base, wit_)
-        elif isinstance(base, type):
+        elif _is_interface(base):
             members[name] = Member("instance", base, wit_)
     return members
+
+
+def _is_interface(annotation: Any) -> bool:
+    """A class standing for an interface (not ``int``, ``str``... : data attributes are not members)."""
+    return isinstance(annotation, type) and annotation.__module__ != "builtins"
 
 
 def _hints(obj: Any, what: str) -> Dict[str, Any]:
@@ -355,22 +361,27 @@ def _is_sequence(annotation: Any, origin: Any) -> bool:
     return annotation in bases or origin in bases
 
 
-def _signature_parts(signature: Any) -> Tuple[Optional[List[Tuple[str, Any]]], Any, bool]:
+def _signature_parts(signature: Any, what: str) -> Tuple[Optional[List[Tuple[str, Any]]], Any, bool]:
     """``([(name, annotation)], result, has a result annotation)``; ``None`` params for ``Callable[..., R]``."""
     if _is_callable_hint(signature):
-        params, result = typing.get_args(signature)
-        if params is Ellipsis:
+        hinted, result = typing.get_args(signature)
+        result = None if result is type(None) else result
+        if hinted is Ellipsis:
             return None, result, True
-        return [(f"parameter {i}", p) for i, p in enumerate(params)], result, True
+        return [(f"parameter {i}", p) for i, p in enumerate(hinted)], result, True
     try:
         sig = inspect.signature(signature, eval_str=True)
-    except (NameError, TypeError, ValueError):
+    except NameError as exc:  # a string annotation naming what its module does not define
+        raise TypeError(f"{what}: cannot resolve its annotations: {exc}") from None
+    except (TypeError, ValueError):
         sig = inspect.signature(signature)
-    params = [
+    params: Optional[List[Tuple[str, Any]]] = [
         (p.name, p.annotation)
         for p in sig.parameters.values()
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"
     ]
+    if any(p.kind is p.VAR_POSITIONAL for p in sig.parameters.values()):
+        params = None  # ``*args``: any number of parameters, none annotated one by one
     has_result = sig.return_annotation is not inspect.Signature.empty
     result = sig.return_annotation if has_result else None
     return params, (None if result is type(None) else result), has_result
@@ -385,7 +396,7 @@ def check_signature(func_type: wit.FuncType, signature: Any, what: str) -> None:
     (``int`` for ``u32``, ``float`` for ``f64``, ``str`` for ``string`` and
     ``char``, ``bytes`` for ``list<u8>``) and containers, all the way down.
     """
-    params, result, has_result = _signature_parts(signature)
+    params, result, has_result = _signature_parts(signature, what)
     if params is not None and len(params) != len(func_type.params):
         raise BindError(
             f"{what} takes {len(params)} parameter{'s' if len(params) != 1 else ''}; the component function"
@@ -707,6 +718,41 @@ def define_imports(
 
     with linker.root() as root:
         _define_level(root, plan, define_callback, dynamic_code, backend)
+
+
+def check_protocol(component: Any, engine: Any, protocol: Any, *, imports: bool = False) -> None:
+    """Check ``protocol`` against ``component``'s exports (``imports=True``: its imports), now.
+
+    What :func:`bind` and :func:`define_imports` check, without an instance
+    or a linker: every declared function and interface exists, with the
+    right kind, and every annotation fits its WIT type; the first mismatch
+    raises :class:`BindError` or :class:`~wasmjit.component.ShapeError`
+    naming it.  For host functions registered one by one with
+    :func:`~wasmjit.component.define_callback` (which checks annotations at
+    the first call), this is the check at load time.
+    """
+    from wasmtime import component as c
+
+    if not isinstance(component, c.Component):
+        raise TypeError(f"check_protocol() takes a wasmtime.component.Component, not {type(component).__name__}")
+    items = component.type.imports(engine) if imports else component.type.exports(engine)
+    _check_level(items, protocol, protocol.__name__, engine, "imports" if imports else "exports")
+
+
+def _check_level(items: Dict[str, Any], protocol: Any, where: str, engine: Any, side: str) -> None:
+    members = protocol_members(protocol)
+    entries = _entries(items)
+    attributes = export_attribute_names([(n, k) for n, k, _ in entries])
+    matched = _match(members, entries, attributes, where, side)
+    for name, kind, ty in entries:
+        attribute = matched.get(name)
+        if attribute is None:
+            continue
+        member = members[attribute]
+        if kind == "func":
+            check_signature(wit.func_type_from_wasmtime(ty), member.obj, f"{where}.{attribute}")
+        else:
+            _check_level(ty.exports(engine), member.obj, f"{where}.{attribute}", engine, side)
 
 
 def _imports_plan(items: Dict[str, Any], protocol: Any, host: Any, where: str, engine: Any) -> List[Tuple[str, Any]]:

@@ -69,6 +69,11 @@ def signature_shapes(func_type: wit.FuncType, signature: Any, what: str) -> Tupl
     """The shapes ``signature``'s annotations give each parameter and the result of ``func_type``."""
     if signature is None:
         return tuple(STOCK for _ in func_type.params), STOCK
+    from .bind import check_signature
+
+    # Counts, ``-> None``, primitives and containers, all the way down (one checker for
+    # typed(), define_callback() and bind()); then the shapes the annotations choose.
+    check_signature(func_type, signature, what)
     params, result, has_result = _annotations_of(signature)
     if params and len(params) != len(func_type.params):
         raise TypeError(
@@ -193,6 +198,11 @@ def _typed(
     stock_call: Optional[Callable[..., Any]],
 ) -> Callable[..., Any]:
     if uses_resources(func_type):
+        if not all(shape.is_stock for shape in shapes) or not result_shape.is_stock:
+            raise TypeError(
+                f"{func_type} involves resources: it is called through wasmtime-py's own conversion,"
+                " with wasmtime-py's value shapes; annotate its records, enums and so on as Any"
+            )
 
         def call_through_stock(*args: Any) -> Any:
             return func(store, *args)

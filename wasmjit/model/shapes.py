@@ -195,7 +195,12 @@ def shape_of(ty: Optional[wit.WitType], annotation: Any, path: str = "") -> Shap
         return Shape("record", py=annotation, attrs=tuple(wanted), children=children)
     if isinstance(ty, (wit.Enum, wit.Flags)):
         want_flag = isinstance(ty, wit.Flags)
-        if not (isinstance(annotation, type) and issubclass(annotation, enum.Flag if want_flag else enum.Enum)):
+        fits = isinstance(annotation, type) and (
+            issubclass(annotation, enum.Flag)
+            if want_flag
+            else issubclass(annotation, enum.Enum) and not issubclass(annotation, enum.Flag)
+        )
+        if not fits:
             what = "an enum.Flag" if want_flag else "an enum.Enum"
             raise ShapeError(f"{wit.wit_text(ty)} needs {what}, not {_name(annotation)}{_where(path)}")
         members = list(annotation.__members__.values())

@@ -187,9 +187,13 @@ def func_type_from_wasmtime(fty: Any) -> FuncType:
 
 
 def python_name(wit_name: str) -> str:
-    """``kebab-case`` -> ``snake_case``; a Python keyword gets a trailing ``_``."""
+    """``kebab-case`` -> ``snake_case``; a Python keyword gets a trailing ``_``.
+
+    Hard keywords only: soft keywords (``match``, ``type``...) are valid names,
+    and their list grows with Python versions - a name must not.
+    """
     name = wit_name.replace("-", "_")
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+    if keyword.iskeyword(name):
         name += "_"
     return name
 
