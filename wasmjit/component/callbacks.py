@@ -84,14 +84,19 @@ class HostFunction:
         return found
 
     def _specialise(self, func_type: wit.FuncType) -> Callable[..., Any]:
-        if uses_resources(func_type) or (self.stock_callback is not None and self.mode == "stock-only"):
-            return self._through_stock(func_type)
         what = f"{getattr(self.callback, '__qualname__', self.name)} (host function {self.name!r})"
         if self.mode == "stock":
             shapes: Tuple[Any, ...] = tuple(STOCK for _ in func_type.params)
             result_shape = STOCK
         else:
             shapes, result_shape = signature_shapes(func_type, _annotated(self.callback), what)
+        if uses_resources(func_type):
+            if not all(shape.is_stock for shape in shapes) or not result_shape.is_stock:
+                raise TypeError(
+                    f"{what}: {func_type} involves resources: it is called through wasmtime-py's own"
+                    " conversion, with wasmtime-py's value shapes; annotate its records, enums and so on as Any"
+                )
+            return self._through_stock(func_type)
         plan = component_plan(Direction.CALLBACK, func_type, shapes, result_shape, self.mode)
         # Arguments below the top-level kinds (which the trampoline checks) are verified
         # before they are read: a call may present another type than the first one.
