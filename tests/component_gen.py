@@ -76,10 +76,11 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import struct
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 import wasmtime
 import wasmtime.component as wc_stock
@@ -1012,3 +1013,45 @@ def main(argv: Sequence[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+# --------------------------------------------------------------------------
+# Component text both wasmtime 45 and 50 read
+# --------------------------------------------------------------------------
+
+_INLINE_EXPORT = re.compile(r'\((memory|realloc) \(core (memory|func) \$([\w.-]+) "([\w.-]+)"\)\)')
+
+
+def _top_level(line: str) -> bool:
+    return line.startswith("  (") and not line.startswith("   ")
+
+
+def portable(text: str) -> str:
+    """``text`` with canonical options that name inline core exports rewritten as aliases.
+
+    wasmtime 50's text parser wants ``(memory (core memory $i "memory"))``;
+    wasmtime 45's does not know that spelling.  Both read
+    ``(alias core export $i "memory" (core memory $i.memory))`` followed by
+    ``(memory $i.memory)``: each alias goes right before the top-level form
+    (a line indented by two spaces) that first uses it.
+    """
+    defined: Set[str] = set()
+    out: List[str] = []
+    for line in text.split("\n"):
+        found = _INLINE_EXPORT.findall(line)
+        if found:
+            start = len(out)
+            if not _top_level(line):
+                while start > 0 and not _top_level(out[start - 1]):
+                    start -= 1
+                start = max(start - 1, 0)
+            aliases = []
+            for _option, sort, instance, name in found:
+                label = f"${instance}.{name}"
+                if label not in defined:
+                    defined.add(label)
+                    aliases.append(f'  (alias core export ${instance} "{name}" (core {sort} {label}))')
+            out[start:start] = aliases
+            line = _INLINE_EXPORT.sub(lambda m: f"({m.group(1)} ${m.group(3)}.{m.group(4)})", line)
+        out.append(line)
+    return "\n".join(out)

@@ -22,6 +22,7 @@ import wasmtime
 import wasmtime.component as wc
 
 import wasmjit.component as wjc
+from tests.component_gen import portable
 from wasmjit.component import Err, Ok, ShapeError
 from wasmjit.component.bind import BindError, Bound, bind, define_imports, wit_name
 
@@ -237,7 +238,7 @@ def engine() -> wasmtime.Engine:
 
 @pytest.fixture(scope="module")
 def rich(engine: wasmtime.Engine) -> wc.Component:
-    return wc.Component(engine, RICH)
+    return wc.Component(engine, portable(RICH))
 
 
 @pytest.fixture
@@ -250,7 +251,7 @@ def world(engine: wasmtime.Engine, rich: wc.Component) -> World:
 
 
 def instantiate(engine: wasmtime.Engine, text: str) -> tuple[wc.Component, wasmtime.Store, wc.Instance]:
-    component = wc.Component(engine, text)
+    component = wc.Component(engine, portable(text))
     store = wasmtime.Store(engine)
     return component, store, wc.Linker(engine).instantiate(store, component)
 

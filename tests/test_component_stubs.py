@@ -50,6 +50,7 @@ from component_gen import (
 )
 from test_component_bind import RICH
 
+from tests.component_gen import portable
 from wasmjit.component import Err, Ok, ShapeError, Some, define_callback
 from wasmjit.component.bind import BindError, bind, check_protocol, define_imports
 from wasmjit.component.calls import signature_shapes
@@ -100,7 +101,7 @@ def run_mypy(directory: Path, *files: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def rich(engine: wasmtime.Engine) -> wc.Component:
-    return wc.Component(engine, RICH)
+    return wc.Component(engine, portable(RICH))
 
 
 @pytest.fixture(scope="module")
@@ -285,7 +286,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_text_component_to_file(tmp_path: Path, rich_source: str) -> None:
-    (tmp_path / "rich.wat").write_text(RICH)
+    (tmp_path / "rich.wat").write_text(portable(RICH))
     done = _cli("stubs", "rich.wat", "-o", "out.py", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
@@ -295,7 +296,7 @@ def test_cli_text_component_to_file(tmp_path: Path, rich_source: str) -> None:
 
 
 def test_cli_binary_component_to_stdout(tmp_path: Path) -> None:
-    (tmp_path / "rich.wasm").write_bytes(wasmtime.wat2wasm(RICH))
+    (tmp_path / "rich.wasm").write_bytes(wasmtime.wat2wasm(portable(RICH)))
     done = _cli("stubs", "rich.wasm", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "class Exports(Protocol):" in done.stdout
@@ -356,7 +357,7 @@ ANONYMOUS = r"""
 
 @pytest.fixture(scope="module")
 def anonymous(engine: wasmtime.Engine) -> tuple[wc.Component, str]:
-    component = wc.Component(engine, ANONYMOUS)
+    component = wc.Component(engine, portable(ANONYMOUS))
     return component, generate(component, engine)
 
 
@@ -604,7 +605,7 @@ RESOURCES = r"""
 
 
 def test_functions_over_resources_keep_stock_shapes(engine: wasmtime.Engine, tmp_path: Path) -> None:
-    component = wc.Component(engine, RESOURCES)
+    component = wc.Component(engine, portable(RESOURCES))
     src = generate(component, engine)
     assert "def make(self, n: int, /) -> Any:" in src
     assert "class Holder" not in src  # a record holding a resource has wasmtime-py's shape

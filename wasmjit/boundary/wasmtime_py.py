@@ -288,3 +288,15 @@ AsExtern = importlib.import_module("wasmtime._exportable").AsExtern
 def wrap_extern(item: Any) -> Any:
     """The wasmtime-py object (``Func``, ``Memory``, ...) for a ``wasmtime_extern_t``."""
     return _extern_module.wrap_extern(item)
+
+
+# Component types across wasmtime-py versions -----------------------------------------
+
+
+def component_item_type(item: Any) -> Any:
+    """The type of one entry of ``ComponentType.exports()``/``imports()``.
+
+    wasmtime-py 50 wraps each entry in a ``ComponentExtern`` (its type in
+    ``.ty``); wasmtime-py 45 hands the type itself.
+    """
+    return getattr(item, "ty", item)

@@ -39,6 +39,7 @@ import re
 import typing
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Type, TypeVar, overload
 
+from ..boundary.wasmtime_py import component_item_type
 from ..model import wit
 from ..model.shapes import Err, Ok, ShapeError, shape_of
 
@@ -505,7 +506,7 @@ def _entries(items: Dict[str, Any]) -> List[Tuple[str, str, Any]]:
 
     entries: List[Tuple[str, str, Any]] = []
     for name, extern in items.items():
-        ty = extern.ty
+        ty = component_item_type(extern)
         if isinstance(ty, c.FuncType):
             entries.append((name, "func", ty))
         elif isinstance(ty, c.ComponentInstanceType):

@@ -41,6 +41,7 @@ import keyword
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Set, Tuple
 
+from ..boundary.wasmtime_py import component_item_type
 from ..model import wit
 from .bind import _kebab, export_attribute_names
 
@@ -124,14 +125,14 @@ def _read_level(items: Dict[str, Any], engine: Any) -> _Level:
     level = _Level()
     entries: List[Tuple[str, str]] = []
     for name, extern in items.items():
-        ty = extern.ty
+        ty = component_item_type(extern)
         if isinstance(ty, c.FuncType):
             entries.append((name, "func"))
         elif isinstance(ty, c.ComponentInstanceType):
             entries.append((name, "instance"))
     attributes = export_attribute_names(entries)
     for name, extern in items.items():
-        ty = extern.ty
+        ty = component_item_type(extern)
         if isinstance(ty, c.FuncType):
             func_type = wit.func_type_from_wasmtime(ty)
             resources = any(_has_resource(t) for _, t in func_type.params) or _has_resource(func_type.result)
