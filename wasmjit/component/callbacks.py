@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import builtins
 import ctypes
 import struct
 import threading
+import types
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from wasmtime import _bindings as _b
@@ -56,10 +58,10 @@ class HostFunction:
         self.current: Callable[..., Any] = self.specialise_and_call
         self._stock_indices: List[int] = []
 
-        def entry(env: Any, context: Any, type_: Any, args: Any, nargs: int, results: Any, nresults: int) -> Any:
-            return self.current(env, context, type_, args, nargs, results, nresults)
-
-        self.thunk = calls_rt.HostCallback(entry)
+        # What wasmtime calls: a function of its own (its globals name this object), whose code
+        # is the dispatcher below or, once specialised, the trampoline's own (see _install).
+        self.entry = types.FunctionType(_dispatch.__code__, {"host": self, "__builtins__": builtins}, "entry")
+        self.thunk = calls_rt.HostCallback(self.entry)
 
     def __del__(self) -> None:
         # wasmtime released the function (its finalizer dropped our owner).
@@ -145,8 +147,31 @@ class HostFunction:
             trampoline = self.trampoline_for(type_)
         except BaseException as exc:
             return calls_rt.park(exc)
-        self.current = trampoline
+        self._install(trampoline)
         return trampoline(env, context, type_, args, nargs, results, nresults)
+
+    def _install(self, trampoline: Callable[..., Any]) -> None:
+        """Make ``trampoline`` what wasmtime's calls run.
+
+        A trampoline that is a plain function of constants (the bytecode backend's)
+        lends its code to :attr:`entry`: calls run it with no dispatching frame in
+        between.  Others (closures: source; reflect) are called through the dispatcher.
+        """
+        self.current = trampoline
+        code = getattr(trampoline, "__code__", None)
+        if (
+            isinstance(trampoline, types.FunctionType)
+            and code is not None
+            and not code.co_freevars
+            and trampoline.__defaults__ is None
+            and not trampoline.__kwdefaults__
+        ):
+            try:
+                self.entry.__code__ = code
+                return
+            except Exception:  # an audit hook may refuse it: dispatch instead
+                pass
+        self.entry.__code__ = _dispatch.__code__
 
     def _failed_for(self, plan: ComponentPlan) -> Callable[..., Any]:
         mismatch = values.TypeMismatch
@@ -184,6 +209,12 @@ class HostFunction:
     def __repr__(self) -> str:
         types = ", ".join(str(t) for t in self.trampolines) or "not called yet"
         return f"<wasmjit.component host function {self.name!r}: {types}>"
+
+
+def _dispatch(env: Any, context: Any, type_: Any, args: Any, nargs: int, results: Any, nresults: int) -> Any:
+    # The code of a HostFunction's entry until (and unless) a trampoline lends it its own.
+    # ``host`` is a global of each entry function: its HostFunction.
+    return host.current(env, context, type_, args, nargs, results, nresults)  # type: ignore[name-defined]  # noqa: F821
 
 
 def _result_error(ty: wit.WitType, exc: BaseException) -> BaseException:
