@@ -376,3 +376,35 @@ def test_a_host_function_annotated_without_parameters_fails_at_its_first_call() 
     run, _, _ = echo(FuncT((("a", Prim("u32")),), Prim("u32")), host, None)
     with pytest.raises(TypeError, match=r"takes 0 parameters"):
         run(1)
+
+
+def test_install_keeps_stock_values_and_errors() -> None:
+    ft = FuncT((("a", Prim("u32")), ("s", Prim("string"))), Prim("u32"))
+    component = wc_stock.Component(ENGINE, component_text(ft))
+
+    def run_with(installed: bool) -> List[Any]:
+        if installed:
+            wasmjit.install()
+        try:
+            linker = wc_stock.Linker(ENGINE)
+            with linker.root() as root:
+                root.add_func("f", lambda store, a, s: a + len(s))
+            store = wasmtime.Store(ENGINE)
+            func = linker.instantiate(store, component).get_func(store, "run")
+            out: List[Any] = [func(store, 2, "abc"), func(store, 2**32 + 1, "")]  # stock wraps silently
+            for args in ((1,), ("x", "y"), (1, 2)):
+                try:
+                    func(store, *args)
+                except Exception as exc:
+                    out.append((type(exc), str(exc)))
+            store.close()
+            try:
+                func(store, 1, "")
+            except Exception as exc:
+                out.append((type(exc), str(exc)))
+            return out
+        finally:
+            if installed:
+                wasmjit.uninstall()
+
+    assert run_with(True) == run_with(False)

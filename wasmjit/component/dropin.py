@@ -34,6 +34,8 @@ __all__ = ["PATCHES", "clear"]
 _CONTEXT_POINTER = ctypes.POINTER(_b.wasmtime_context_t)
 
 _Entry = Tuple[int, Callable[..., Any]]
+#: On a Func object: (weak reference to the store, number of parameters, typed caller).
+_ON_FUNC = "_wasmjit_component_call"
 _per_store: "weakref.WeakKeyDictionary[wasmtime.Store, Dict[bytes, _Entry]]" = weakref.WeakKeyDictionary()
 _original_call: Callable[..., Any] = _c.Func.__call__
 _original_add_func: Callable[..., Any] = _c.LinkerInstance.add_func
@@ -58,7 +60,13 @@ def _new_entry(func: Any, store: wasmtime.Store) -> _Entry:
     return len(func_type.params), typed
 
 
+_is_closed = wasmtime_py.store_is_closed
+
+
 def _func_call(self: Any, store: Any, *params: Any) -> Any:
+    cached = self.__dict__.get(_ON_FUNC)
+    if cached is not None and cached[0]() is store and len(params) == cached[1] and not _is_closed(store):
+        return cached[2](*params)
     if type(store) is not wasmtime.Store or wasmtime_py.store_is_closed(store):
         return _original_call(self, store, *params)
     table = _per_store.get(store)
@@ -71,6 +79,7 @@ def _func_call(self: Any, store: Any, *params: Any) -> Any:
             entry = table[key] = _new_entry(self, store)
         except TypeError:  # a WIT type wasmjit does not specialise
             return _original_call(self, store, *params)
+    self.__dict__[_ON_FUNC] = (weakref.ref(store), entry[0], entry[1])
     if len(params) != entry[0]:
         return _original_call(self, store, *params)
     return entry[1](*params)
