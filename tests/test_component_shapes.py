@@ -408,3 +408,27 @@ def test_install_keeps_stock_values_and_errors() -> None:
                 wasmjit.uninstall()
 
     assert run_with(True) == run_with(False)
+
+
+def test_install_does_not_keep_component_stores_alive() -> None:
+    import weakref
+
+    ft = FuncT((("s", Prim("string")),), Prim("string"))
+    component = wc_stock.Component(ENGINE, component_text(ft))
+    linker = wc_stock.Linker(ENGINE)
+    with linker.root() as root:
+        root.add_func("f", lambda store, s: s + "!")
+    wasmjit.install()
+    try:
+        refs = []
+        for _ in range(5):
+            store = wasmtime.Store(ENGINE)
+            func = linker.instantiate(store, component).get_func(store, "run")
+            assert func(store, "a") == "a!"
+            assert func(store, "b") == "b!"
+            refs.append(weakref.ref(store))
+            del store, func
+        gc.collect()
+        assert [ref() for ref in refs] == [None] * 5
+    finally:
+        wasmjit.uninstall()
