@@ -320,7 +320,14 @@ def _component_call(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
     release_result = statics["release_result"]
     pack_params: Any = statics.get("pack_params")
     unpack_result: Any = statics.get("unpack_result")
-    store, func, args_at, results_at = bindings.store, bindings.func, bindings.args, bindings.results
+    store, args_at, results_at = bindings.store, bindings.args, bindings.results
+    func_arg, context_arg, args_arg, results_arg = (
+        bindings.func_arg,
+        bindings.context_arg,
+        bindings.args_arg,
+        bindings.results_arg,
+    )
+    nargs_arg, nresults_arg = statics["NARGS"], statics["NRESULTS"]
     failed, raise_error, lift = bindings.failed, bindings.raise_error, bindings.lift
     packed = plan.packed
     kinds = plan.param_kinds
@@ -352,7 +359,7 @@ def _component_call(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
                 lower(args[i], at, extra, keep)
         except BaseException as exc:
             return failed(exc, *args)
-        error = component_call(func, context, args_at, nparams, results_at, nresults)
+        error = component_call(func_arg, context_arg, args_arg, nargs_arg, results_arg, nresults_arg)
         if error is not None:
             raise_error(error)
         if not nresults:

@@ -40,10 +40,11 @@ __all__ = [
     "store_context",
 ]
 
-#: ``wasmtime_error_t *wasmtime_component_func_call(func, context, args, nargs, results, nresults)``
-component_call = ffi._declare(
-    "wasmtime_component_func_call", c_void_p, c_void_p, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t
-)
+#: ``wasmtime_error_t *wasmtime_component_func_call(func, context, args, nargs, results, nresults)``,
+#: without ``argtypes``: typed calls hand it pre-built ``c_void_p``/``c_size_t`` objects, which
+#: ctypes passes through without converting anything (wasmjit's own function object).
+component_call = ffi.LIB["wasmtime_component_func_call"]
+component_call.restype = c_void_p
 #: ``wasmtime_error_t *wasmtime_component_linker_instance_add_func(li, name, len, cb, env, finalizer)``
 add_func = ffi._declare(
     "wasmtime_component_linker_instance_add_func", c_void_p, c_void_p, c_char_p, c_size_t, c_void_p, c_void_p, c_void_p
@@ -122,6 +123,8 @@ def statics(plan: ComponentPlan) -> Dict[str, Any]:
         names["store_context"] = _store_context
         names["closed_store"] = closed_store
         names["component_call"] = component_call
+        names["NARGS"] = ctypes.c_size_t(len(plan.func_type.params))
+        names["NRESULTS"] = ctypes.c_size_t(0 if plan.func_type.result is None else 1)
         names["release_result"] = values.release_result
         if plan.packed:
             names["pack_params"] = struct.Struct(plan.params_format).pack_into

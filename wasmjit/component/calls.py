@@ -14,6 +14,7 @@ from wasmtime import component as _c
 from .. import backends
 from ..boundary import component_calls as calls_rt
 from ..boundary import component_values as values
+from ..boundary import wasmtime_py
 from ..model import wit
 from ..model.component_plan import ComponentPlan, component_plan
 from ..model.plan import Direction
@@ -222,9 +223,12 @@ def _typed(
         lift = values.codec(func_type.result, result_shape, mode).lift
     bindings = plan.bind_values(
         store=store,
-        func=ctypes.addressof(handle),
+        context_arg=ctypes.c_void_p(wasmtime_py.store_context(store)),
+        func_arg=ctypes.c_void_p(ctypes.addressof(handle)),
         args=base,
+        args_arg=ctypes.c_void_p(base),
         results=results,
+        results_arg=ctypes.c_void_p(results),
         lift=lift,
         failed=make_failed(plan, stock_call),
         raise_error=calls_rt.raise_error,

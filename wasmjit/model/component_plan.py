@@ -57,10 +57,14 @@ _CODES = {
 
 
 #: Fields every typed component call binds (then ``lower_0``, ``lower_1``... per unpacked parameter).
-CALL_FIELDS = ("store", "func", "args", "results", "lift", "failed", "raise_error")
-"""``store``: the store (its context is read per call, ``None`` once closed); ``func``: address of
-wasmjit's copy of the ``wasmtime_component_func_t``; ``args``/``results``: addresses of the argument
-``val_t`` array and the result ``val_t``; ``lower_<n>``/``lift``: codec functions; ``failed(exc, *args)``:
+CALL_FIELDS = (
+    "store", "context_arg", "func_arg", "args", "args_arg", "results", "results_arg", "lift", "failed", "raise_error",
+)  # fmt: skip
+"""``store``: the store (checked per call: its context is ``None`` once closed); ``args``/``results``:
+addresses of the argument ``val_t`` array and the result ``val_t``; ``*_arg``: the FFI call's own
+arguments, built once as ctypes objects (ctypes passes them without converting anything): the
+store's context, wasmjit's copy of the ``wasmtime_component_func_t``, the two arrays;
+``lower_<n>``/``lift``: codec functions; ``failed(exc, *args)``:
 what a conversion failure becomes (checked: the precise error; stock: stock's own call);
 ``raise_error(address)``: the exception for a ``wasmtime_error_t*`` (a parked one first)."""
 
@@ -84,7 +88,7 @@ RESERVED_NAMES = frozenset(
         # statics
         "MEMORY", "offset", "BaseException", "store_context", "closed_store", "component_call",
         "release_result", "pack_params", "unpack_result", "TypeMismatch", "PARAM_KINDS",
-        "unpack_params", "pack_result", "RESULT_KIND",
+        "unpack_params", "pack_result", "RESULT_KIND", "NARGS", "NRESULTS",
     )
 )  # fmt: skip
 #: Numbered names the programs use: ``kind_<i>``, ``lower_<n>``, ``lift_<n>``, and ``p<i>`` for renamed parameters.
@@ -344,7 +348,8 @@ class ComponentPlan:
         if lowering:
             body.append(try_(lowering, (return_(call("failed", "exc", *names)),), name="exc"))
         nresults = 0 if self.func_type.result is None else 1
-        body.append(assign("error", call("component_call", "func", "context", "args", len(names), "results", nresults)))
+        call_args = ("func_arg", "context_arg", "args_arg", "NARGS", "results_arg", "NRESULTS")
+        body.append(assign("error", call("component_call", *call_args)))
         body.append(if_(is_not("error", None), ir.Do(call("raise_error", "error"))))
         if self.func_type.result is None:
             body.append(return_())
