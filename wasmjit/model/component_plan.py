@@ -347,7 +347,6 @@ class ComponentPlan:
             lowering.append(do(f"lower_{n}", names[i], at, extra, "keep"))
         if lowering:
             body.append(try_(lowering, (return_(call("failed", "exc", *names)),), name="exc"))
-        nresults = 0 if self.func_type.result is None else 1
         call_args = ("func_arg", "context_arg", "args_arg", "NARGS", "results_arg", "NRESULTS")
         body.append(assign("error", call("component_call", *call_args)))
         body.append(if_(is_not("error", None), ir.Do(call("raise_error", "error"))))
