@@ -319,7 +319,8 @@ def test_explain_lists_the_generated_trampoline(backend: str) -> None:
     text = wasmjit.explain(run)
     assert text.startswith(f"typed call func(p: record {{ x: f64, y: f64 }}, n: u32) -> f64 -> {backend} backend")
     if backend != "reflect":
-        assert "pack_params(MEMORY, args, K_1, n)" in text and "lower_0(p," in text
+        # The record's fields are stored one by one into the arena; the number by the one struct call.
+        assert "pack_params(MEMORY, args, K_0, 2, flat_at_0, K_1, n)" in text and "view_d[15] = p.x" in text
 
 
 def test_the_typed_caller_keeps_what_it_points_to_alive(backend: str) -> None:
@@ -432,3 +433,33 @@ def test_install_does_not_keep_component_stores_alive() -> None:
         assert [ref() for ref in refs] == [None] * 5
     finally:
         wasmjit.uninstall()
+
+
+@pytest.mark.parametrize("where", ["first", "between", "last", "alone"])
+def test_records_of_numbers_anywhere_among_numbers(backend: str, where: str) -> None:
+    # A record of numbers is prepared once and stored field by field; the numbers around it are
+    # written by one struct call whose padding must not wipe the record's header.
+    point = ("p", POINT)
+    numbers = [("a", Prim("u32")), ("b", Prim("s64"))]
+    params = {
+        "first": (point, *numbers),
+        "between": (numbers[0], point, numbers[1]),
+        "last": (*numbers, point),
+        "alone": (point,),
+    }[where]
+    names = [n for n, _ in params]
+
+    def host(*args: Any) -> Any:  # stock shapes on this side: a Record
+        record = args[names.index("p")]
+        out = wc_stock.Record()
+        out.x = record.x + sum(a for a in args if isinstance(a, int))
+        out.y = record.y * 2
+        return out
+
+    param_types: List[type] = [Point if n == "p" else int for n in names]
+    signature = Callable[param_types, Point]  # type: ignore[misc]
+    run, _, _ = echo(FuncT(tuple(params), POINT), host, backend, signature)
+    for k in range(3):
+        args = [Point(1.5 + k, -2.0) if n == "p" else 10 + k for n in names]
+        total = sum(a for a in args if isinstance(a, int))
+        assert run(*args) == Point(1.5 + k + total, -4.0)

@@ -340,6 +340,10 @@ def _component_call(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
     nresults = 0 if plan.func_type.result is None else 1
     result_packed = plan.result_packed
     qualname = plan.name
+    flat_stores = [(i, getattr(bindings, f"view_{code}"), index, attr) for i, code, index, attr in plan.flat_stores]
+    pack_items = plan.pack_items
+    counts = {i: len(plan.func_type.params[i][1].fields) for i in plan.flat_records}  # type: ignore[union-attr]
+    flat_at = {i: getattr(bindings, f"flat_at_{i}") for i in plan.flat_headers_packed}
 
     def call(*args: Any) -> Any:
         if len(args) != nparams:
@@ -351,10 +355,18 @@ def _component_call(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
         try:
             if packed:
                 items: List[Any] = []
-                for i in packed:
-                    items.append(kinds[i])
-                    items.append(args[i])
+                for what, i in pack_items:
+                    if what == "kind":
+                        items.append(kinds[i])
+                    elif what == "value":
+                        items.append(args[i])
+                    elif what == "count":
+                        items.append(counts[i])
+                    else:
+                        items.append(flat_at[i])
                 pack_params(memory, args_at, *items)
+            for i, view, index, attribute in flat_stores:
+                view[index] = getattr(args[i], attribute)
             for lower, i, at, extra in lowers:
                 lower(args[i], at, extra, keep)
         except BaseException as exc:

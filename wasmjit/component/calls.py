@@ -121,35 +121,41 @@ def uses_resources(func_type: wit.FuncType) -> bool:
     return any(_has_resource(t) for _, t in func_type.params) or _has_resource(func_type.result)
 
 
-def _prim_error(ty: wit.WitType, value: Any, mode: str) -> BaseException:
-    """The precise error for a primitive the packed ``struct`` call refused."""
-    codec = values.codec(ty, STOCK, mode)
-    scratch, address = values.new_arena(values.LAYOUT.val)
+def _lowering_error(ty: wit.WitType, shape: Shape, value: Any, mode: str) -> Optional[BaseException]:
+    """What the codec of ``ty`` raises for ``value`` (lowered into scratch memory), or ``None``."""
+    codec = values.codec(ty, shape, mode)
+    scratch, address = values.new_arena(values.LAYOUT.val + codec.static)
     try:
-        codec.lower(value, address, 0, [scratch])
+        codec.lower(value, address, address + values.LAYOUT.val, [scratch])
     except BaseException as exc:
         return exc
-    return TypeError(f"cannot convert {value!r} to {wit.wit_text(ty)}")
+    return None
 
 
-def make_failed(plan: ComponentPlan, stock_call: Optional[Callable[..., Any]]) -> Callable[..., Any]:
-    """``failed(exc, *args)`` of a typed call: stock's own call (stock mode) or the precise error."""
+def make_failed(
+    plan: ComponentPlan, shapes: Sequence[Shape], stock_call: Optional[Callable[..., Any]]
+) -> Callable[..., Any]:
+    """``failed(exc, *args)`` of a typed call: stock's own call (stock mode) or the precise error.
+
+    The fast paths (one struct call for the numbers, item stores for flat
+    records) raise what ``struct`` or ``memoryview`` raise; each parameter's
+    codec, run again into scratch memory, says which one is wrong and why.
+    """
     names = plan.param_names
     params = plan.func_type.params
+    direct = set(plan.packed) | set(plan.flat_records)
 
     def failed(exc: BaseException, *args: Any) -> Any:
         if stock_call is not None:
             return stock_call(*args)
-        if isinstance(exc, struct.error):
-            for i in plan.packed:
-                cause = _prim_error(params[i][1], args[i], plan.mode)
+        if isinstance(exc, (struct.error, TypeError, ValueError, OverflowError, AttributeError)):
+            for i, (_, ty) in enumerate(params):
+                if i not in direct:
+                    continue
+                cause = _lowering_error(ty, shapes[i], args[i], plan.mode)
                 if cause is not None:
-                    exc = cause
-                    break
-            else:  # pragma: no cover - struct refused what every codec accepts
-                raise exc
-            exc.add_note(f"in parameter {names[i]!r} ({wit.wit_text(params[i][1])})")
-            raise exc.with_traceback(None) from None
+                    cause.add_note(f"in parameter {names[i]!r} ({wit.wit_text(ty)})")
+                    raise cause.with_traceback(None) from None
         raise exc
 
     return failed
@@ -214,6 +220,14 @@ def _typed(
     nparams = len(func_type.params)
     arena, base = values.new_arena(plan.arena_size)
     results = base + nparams * values.LAYOUT.val
+    constants: List[Any] = []
+    for i, offset in zip(plan.flat_records, plan.flat_offsets, strict=True):
+        record = func_type.params[i][1]
+        assert isinstance(record, wit.Record)
+        constants += values.prepare_flat_record(record, base + i * values.LAYOUT.val, base + offset)
+    flat_at = {f"flat_at_{i}": base + plan.flat_offsets[plan.flat_records.index(i)] for i in plan.flat_headers_packed}
+    octets = memoryview(arena).cast("B")
+    views = {f"view_{code}": octets.cast(code) for code in plan.view_codes}  # type: ignore[call-overload]
     handle = type(func._func).from_buffer_copy(func._func)
     lowers = {
         f"lower_{n}": values.codec(func_type.params[i][1], shapes[i], mode).lower for n, i in enumerate(plan.unpacked)
@@ -230,11 +244,13 @@ def _typed(
         results=results,
         results_arg=ctypes.c_void_p(results),
         lift=lift,
-        failed=make_failed(plan, stock_call),
+        failed=make_failed(plan, shapes, stock_call),
         raise_error=calls_rt.raise_error,
         **lowers,
+        **views,
+        **flat_at,
     )
     template, trampoline, _ = backends.bind(plan, bindings, dynamic_code, backend, name)
-    trampoline.__wasmjit__ = ComponentOwner(template, plan, arena, handle, func, store)  # type: ignore[attr-defined]
+    trampoline.__wasmjit__ = ComponentOwner(template, plan, (arena, constants), handle, func, store)  # type: ignore[attr-defined]
     trampoline.signature = func_type  # type: ignore[attr-defined]
     return trampoline

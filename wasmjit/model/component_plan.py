@@ -20,6 +20,7 @@ The plan renders itself as an IR :class:`~wasmjit.model.ir.Program` (for the
 from __future__ import annotations
 
 import functools
+import keyword
 import re
 import struct
 from dataclasses import dataclass
@@ -92,7 +93,7 @@ RESERVED_NAMES = frozenset(
     )
 )  # fmt: skip
 #: Numbered names the programs use: ``kind_<i>``, ``lower_<n>``, ``lift_<n>``, and ``p<i>`` for renamed parameters.
-_NUMBERED = re.compile(r"^(kind_|lower_|lift_|p|K_)\d+$")
+_NUMBERED = re.compile(r"^((kind_|lower_|lift_|p|K_|flat_at_)\d+|view_[a-zA-Z])$")
 
 
 class ComponentBindings:
@@ -146,33 +147,100 @@ class ComponentPlan:
         )
 
     @functools.cached_property
+    def flat_records(self) -> Tuple[int, ...]:
+        """Typed calls: record parameters whose fields are all numbers (not ``f32``; and not ``f64``
+        in stock mode, where wasmtime-py takes only floats) read as identifier attributes.
+
+        Their header and field names are written once, when the caller is made
+        (:func:`wasmjit.boundary.component_values.prepare_flat_record`); a call stores
+        each field's payload with one item store (:attr:`flat_stores`), no codec call.
+        """
+        if self.direction is not Direction.CALL:
+            return ()
+        out = []
+        for i, (_, ty) in enumerate(self.func_type.params):
+            if not isinstance(ty, wit.Record) or not ty.fields:
+                continue
+            attrs = self._record_attrs(i)
+            numbers = all(
+                isinstance(t, wit.Prim) and t.name in PACKED_PRIMS and t.name != "f32"
+                and not (self.mode == "stock" and t.name == "f64")
+                for _, t in ty.fields
+            )  # fmt: skip
+            if numbers and all(a.isidentifier() and not keyword.iskeyword(a) for a in attrs):
+                out.append(i)
+        return tuple(out)
+
+    def _record_attrs(self, index: int) -> Tuple[str, ...]:
+        ty = self.func_type.params[index][1]
+        assert isinstance(ty, wit.Record)
+        shape = self.shapes[index]
+        return tuple(shape.attrs) if shape.kind == "record" else tuple(n for n, _ in ty.fields)
+
+    @functools.cached_property
     def unpacked(self) -> Tuple[int, ...]:
         """Parameters converted by their codec, in order."""
-        return tuple(i for i in range(len(self.func_type.params)) if i not in self.packed)
+        return tuple(
+            i for i in range(len(self.func_type.params)) if i not in self.packed and i not in self.flat_records
+        )
 
     @functools.cached_property
     def extra_offsets(self) -> Tuple[int, ...]:
         """Where each unpacked parameter's fixed-size parts go, from the argument array's start.
 
         The arena of a typed call: the argument ``val_t`` array, the result
-        ``val_t``, then these regions (:attr:`arena_size` in all).
+        ``val_t``, these regions, then each flat record's entries
+        (:attr:`flat_offsets`); :attr:`arena_size` in all.
         """
-        from ..boundary.component_values import LAYOUT, static_size
+        return self._layout[0]
 
-        offset = (len(self.func_type.params) + 1) * LAYOUT.val
-        out = []
-        for i in self.unpacked:
-            out.append(offset)
-            offset += static_size(self.func_type.params[i][1])
-        return tuple(out)
+    @functools.cached_property
+    def flat_offsets(self) -> Tuple[int, ...]:
+        """Where each flat record's entries go, from the argument array's start."""
+        return self._layout[1]
 
     @functools.cached_property
     def arena_size(self) -> int:
+        return self._layout[2]
+
+    @functools.cached_property
+    def _layout(self) -> Tuple[Tuple[int, ...], Tuple[int, ...], int]:
         from ..boundary.component_values import LAYOUT, static_size
 
-        return (len(self.func_type.params) + 1) * LAYOUT.val + sum(
-            static_size(self.func_type.params[i][1]) for i in self.unpacked
-        )
+        offset = (len(self.func_type.params) + 1) * LAYOUT.val
+        extras = []
+        for i in self.unpacked:
+            extras.append(offset)
+            offset += static_size(self.func_type.params[i][1])
+        flats = []
+        for i in self.flat_records:
+            flats.append(offset)
+            offset += static_size(self.func_type.params[i][1])
+        # Typed views of the arena (memoryview.cast) need a whole number of 8-byte items.
+        return tuple(extras), tuple(flats), (offset + 7) // 8 * 8
+
+    @functools.cached_property
+    def flat_stores(self) -> Tuple[Tuple[int, str, int, str], ...]:
+        """Each flat record field's store: ``(parameter, struct code, item index in the arena viewed
+        as that code, attribute)``; the trampoline does ``view_<code>[index] = parameter.attribute``."""
+        from ..boundary.component_values import LAYOUT
+
+        out = []
+        for i, base in zip(self.flat_records, self.flat_offsets, strict=True):
+            ty = self.func_type.params[i][1]
+            assert isinstance(ty, wit.Record)
+            for j, ((_, t), attribute) in enumerate(zip(ty.fields, self._record_attrs(i), strict=True)):
+                code = _CODES[t.name]  # type: ignore[union-attr]
+                offset = base + j * LAYOUT.entry + LAYOUT.entry_val + LAYOUT.of
+                width = struct.calcsize("<" + code)
+                assert offset % width == 0
+                out.append((i, code, offset // width, attribute))
+        return tuple(out)
+
+    @functools.cached_property
+    def view_codes(self) -> Tuple[str, ...]:
+        """The struct codes of the typed views of the arena the program stores through."""
+        return tuple(sorted({code for _, code, _, _ in self.flat_stores}))
 
     @functools.cached_property
     def params_format(self) -> str:
@@ -190,14 +258,20 @@ class ComponentPlan:
         if self.direction is Direction.CALL:
             out = ["<"]
             position = 0
-            for i in self.packed:
+            for what, i in self.pack_items:
+                if what != "kind":
+                    continue
                 start = i * LAYOUT.val
                 if start > position:
                     out.append(f"{start - position}x")
                 out.append(f"B{LAYOUT.of - 1}x")
-                code = _CODES[self.func_type.params[i][1].name]  # type: ignore[union-attr]
-                out.append(code)
-                position = start + LAYOUT.of + struct.calcsize("<" + code)
+                if i in self.flat_records:  # the record's header: field count, entries
+                    out.append("QQ")
+                    position = start + LAYOUT.of + 16
+                else:
+                    code = _CODES[self.func_type.params[i][1].name]  # type: ignore[union-attr]
+                    out.append(code)
+                    position = start + LAYOUT.of + struct.calcsize("<" + code)
             return "".join(out)
         # struct reads fields in memory order; the kinds and payloads interleave, so the
         # trampoline unpacks (k0, [p0], k1, [p1], ...) and names them in that order.
@@ -214,6 +288,29 @@ class ComponentPlan:
                 out.append(f"{LAYOUT.of - 1}x{code}")
                 position = start + LAYOUT.of + struct.calcsize("<" + code)
         return "".join(out)
+
+    @functools.cached_property
+    def pack_items(self) -> Tuple[Tuple[str, int], ...]:
+        """Typed calls: what the one ``pack_params`` call writes, in order, after ``(MEMORY, args)``:
+        ``("kind", i)`` (the constant ``K_<i>``) then ``("value", i)`` (parameter ``i``) for a packed
+        parameter; for a flat record whose slot lies between two packed ones (``struct``'s pads
+        would zero its header), ``("kind", i)``, ``("count", i)`` (a literal) and ``("flat_at", i)``
+        (the bound address of its entries): the header is rewritten with the numbers."""
+        if not self.packed:
+            return ()
+        last = max(self.packed)
+        out: list[Tuple[str, int]] = []
+        for i in range(last + 1):
+            if i in self.packed:
+                out += [("kind", i), ("value", i)]
+            elif i in self.flat_records:
+                out += [("kind", i), ("count", i), ("flat_at", i)]
+        return tuple(out)
+
+    @functools.cached_property
+    def flat_headers_packed(self) -> Tuple[int, ...]:
+        """Flat records whose header ``pack_params`` rewrites (see :attr:`pack_items`)."""
+        return tuple(i for what, i in self.pack_items if what == "flat_at")
 
     @functools.cached_property
     def host_unpack_targets(self) -> Tuple[Tuple[str, int], ...]:
@@ -303,7 +400,9 @@ class ComponentPlan:
     def bound(self) -> Tuple[str, ...]:
         """The names of the bound values, in order."""
         if self.direction is Direction.CALL:
-            return CALL_FIELDS + tuple(f"lower_{n}" for n in range(len(self.unpacked)))
+            views = tuple(f"view_{code}" for code in self.view_codes)
+            flats = tuple(f"flat_at_{i}" for i in self.flat_headers_packed)
+            return CALL_FIELDS + tuple(f"lower_{n}" for n in range(len(self.unpacked))) + views + flats
         return HOST_FIELDS + tuple(f"lift_{n}" for n in range(len(self.unpacked)))
 
     def bind_values(self, **values: Any) -> "ComponentBindings":
@@ -338,9 +437,18 @@ class ComponentPlan:
         lowering: list[ir.Stmt] = []
         if self.packed:
             packed_args: list[ir.Operand] = ["MEMORY", "args"]
-            for i in self.packed:
-                packed_args += [f"K_{i}", names[i]]
+            for what, i in self.pack_items:
+                if what == "kind":
+                    packed_args.append(f"K_{i}")
+                elif what == "value":
+                    packed_args.append(names[i])
+                elif what == "count":
+                    packed_args.append(len(self.func_type.params[i][1].fields))  # type: ignore[union-attr]
+                else:
+                    packed_args.append(f"flat_at_{i}")
             lowering.append(do("pack_params", *packed_args))
+        for i, code, index, attribute in self.flat_stores:
+            lowering.append(ir.SetItem(ir.Name(f"view_{code}"), ir.Literal(index), attr(names[i], attribute)))
         for n, i in enumerate(self.unpacked):
             at = call("offset", "args", i * LAYOUT.val)
             extra = call("offset", "args", self.extra_offsets[n])
@@ -401,7 +509,7 @@ class ComponentPlan:
         programs that differ only in their primitives' types share one assembled shape."""
         from ..boundary.component_values import kind_of
 
-        out = {f"K_{i}": kind_of(self.func_type.params[i][1]) for i in self.packed}
+        out = {f"K_{i}": kind_of(self.func_type.params[i][1]) for what, i in self.pack_items if what == "kind"}
         if self.func_type.result is not None:
             out["RESULT_KIND"] = self.result_kind
         return out
