@@ -515,11 +515,13 @@ def _record(ty: wit.Record, shape: Shape, mode: str) -> Codec:
     )
 
     if cls is None:
+        new_record = _c.Record.__new__
+        record_class = _c.Record
 
         def make(values: Any) -> Any:
-            record = _c.Record()
-            for name, value in zip(names, values, strict=True):
-                setattr(record, name, value)
+            # wasmtime-py's Record: a plain object with one attribute per field.
+            record = new_record(record_class)
+            record.__dict__.update(zip(names, values, strict=True))
             return record
 
     else:
