@@ -22,8 +22,6 @@ import struct
 from ctypes import CFUNCTYPE, c_char_p, c_size_t, c_void_p
 from typing import Any, Dict
 
-import wasmtime
-
 from ..model.component_plan import ComponentPlan
 from ..model.plan import Direction
 from . import component_values as values
@@ -139,6 +137,3 @@ def statics(plan: ComponentPlan) -> Dict[str, Any]:
             names["pack_result"] = struct.Struct(plan.result_format).pack_into
     _STATICS[plan] = names
     return names
-
-
-_ = (ctypes, wasmtime)

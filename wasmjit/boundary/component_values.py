@@ -46,13 +46,12 @@ from array import array
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-import wasmtime
 from wasmtime import _bindings as _b
 from wasmtime import _ffi as _stock_ffi
 from wasmtime import component as _c
 
 from ..model import wit
-from ..model.shapes import STOCK, Shape, ShapeError, Some
+from ..model.shapes import STOCK, Shape, Some
 from . import ffi
 
 __all__ = [
@@ -132,7 +131,6 @@ if (LAYOUT.vec_size, LAYOUT.vec_data, LAYOUT.of) != (0, 8, 8):
     raise ImportError("wasmjit.component: wasm_name_t is expected to be {size, data} and val_t's union at 8")
 _VEC = struct.Struct("<QQ")
 _HEADER = struct.Struct("<B7xQQ")  # kind, then a vector (size, data) in the union
-_KIND = struct.Struct("<B")
 _PTR = struct.Struct("<Q")
 _KIND_PTR = struct.Struct("<B7xQ")  # option: kind, boxed pointer
 _pack_header = _HEADER.pack_into
@@ -256,10 +254,6 @@ def codec(ty: wit.WitType, shape: Shape, mode: str) -> Codec:
 def static_size(ty: wit.WitType) -> int:
     """Bytes of fixed-size out-of-line storage a value of ``ty`` needs next to its ``val_t``."""
     return codec(ty, STOCK, "checked").static
-
-
-def has_heap(ty: wit.WitType) -> bool:
-    return not isinstance(ty, wit.Prim)
 
 
 def _build(ty: wit.WitType, shape: Shape, mode: str) -> Codec:
@@ -957,9 +951,6 @@ def _flags(ty: wit.Flags, shape: Shape, mode: str) -> Codec:
             return out
 
     return Codec(ty, lower, lift, True)
-
-
-_ = (wasmtime, ShapeError)
 
 
 # Kinds -----------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import weakref
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Tuple
 
 import wasmtime
 from wasmtime import _bindings as _b
@@ -128,5 +128,3 @@ PATCHES: Tuple[Tuple[type, str, Callable[..., Any]], ...] = (
     (_c.Func, "__call__", _func_call),
     (_c.LinkerInstance, "add_func", _add_func),
 )
-
-_ = Optional

@@ -24,7 +24,7 @@ import keyword
 import re
 import struct
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Optional, Tuple, Union
+from typing import Any, NamedTuple, Tuple, Union
 
 from . import ir, wit
 from .ir import assign, attr, call, do, if_, is_not, ne, return_, try_, unpack
@@ -521,9 +521,6 @@ def component_plan(
 ) -> ComponentPlan:
     """The plan of one component function type (made once per process)."""
     return ComponentPlan(direction, func_type, shapes, result_shape, mode)
-
-
-_ = (attr, Optional)
 
 
 #: What a backend renders: a core plan or a component plan.
