@@ -32,7 +32,7 @@ from typing import Any, Callable, Dict, NamedTuple, Optional, Protocol, Tuple
 from ..boundary import conversions, errors, ffi, guest, interrupts
 from ..boundary.caller import Caller
 from ..boundary.errors import DynamicCodeUnavailable
-from ..boundary.failures import MISSING, ExactPath, closed_store
+from ..boundary.failures import DONE, MISSING, ExactPath, closed_store
 from ..model.kinds import Kind
 from ..model.plan import Direction, Plan
 from . import bytecode as bytecode_backend
@@ -83,6 +83,7 @@ def statics(plan: Plan) -> Dict[str, Any]:
     names: Dict[str, Any] = {
         "MEMORY": ffi.MEMORY,
         "MISSING": MISSING,
+        "DONE": DONE,
         "ExactPath": ExactPath,
         "tuple": tuple,
         "BaseException": BaseException,

@@ -11,11 +11,13 @@ beside a reference interpreter of that program, messages included.
 from __future__ import annotations
 
 import operator
+import types
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from ..boundary.wasmtime_py import STORE_CONTEXT_ATTRIBUTE
 from ..model.kinds import GuestValue
 from ..model.plan import CallbackBindings, CallBindings, Direction, Plan, guest_freer, guest_reader, guest_writer
+from . import extable
 
 __all__ = ["ReflectTemplate"]
 
@@ -99,12 +101,24 @@ def _callback(plan: Plan, statics: Dict[str, Any], bindings: CallbackBindings) -
     PENDING: Any = statics.get("PENDING")
     FLAGVIEW: Any = statics.get("FLAGVIEW")
 
-    def trampoline(env: Any, caller_ptr: Optional[int], raw: int, nraw: int) -> Optional[int]:
-        result = MISSING
-        caller = None
-        keep: Optional[List[Any]] = [] if keeps_refs else None
-        written: Optional[List[int]] = None
+    DONE = statics["DONE"]
+
+    # The program's defaults are parameter defaults here too, and the try
+    # covers the entry and the final return (see ``_cover_entry`` below).
+    def trampoline(
+        env: Any,
+        caller_ptr: Optional[int],
+        raw: int,
+        nraw: int,
+        result: Any = MISSING,
+        caller: Any = None,
+        keep: Optional[List[Any]] = None,
+        written: Optional[List[int]] = None,
+        /,
+    ) -> Optional[int]:
         try:
+            if keeps_refs:
+                keep = []
             if interrupts_state.pending:
                 raise_interrupt()
             if wants_caller:
@@ -128,46 +142,46 @@ def _callback(plan: Plan, statics: Dict[str, Any], bindings: CallbackBindings) -
             if not has_results:
                 if result is not None:
                     raise ExactPath
-                if guarded:
-                    FLAGVIEW[raw] = 1  # the flag, last
-                return None
-            if as_tuple:
-                if result.__class__ is not tuple:
-                    raise ExactPath
-                outputs: Any = result
             else:
-                outputs = (result,)
-            if result_values is not None:
-                flat: List[Any] = []
-                copied: List[int] = []
-                for (_, write), output in zip(result_values, outputs, strict=True):
-                    if write is None:
-                        flat.append(output)
-                    else:
-                        pair = write(caller_ptr, output)
-                        flat.extend(pair)
-                        copied.extend(pair)
-                written = copied
-                outputs = flat
-            for index, cls in class_checks:
-                if outputs[index].__class__ is not cls:
-                    raise ExactPath
-            if encoders:
-                outputs = list(outputs)
-                for index, convert in encoders:
-                    outputs[index] = convert(ctx, outputs[index], keep)
-            encode(MEMORY, raw, *outputs)
-            if keep:
-                release(keep)
+                if as_tuple:
+                    if result.__class__ is not tuple:
+                        raise ExactPath
+                    outputs: Any = result
+                else:
+                    outputs = (result,)
+                if result_values is not None:
+                    flat: List[Any] = []
+                    copied: List[int] = []
+                    for (_, write), output in zip(result_values, outputs, strict=True):
+                        if write is None:
+                            flat.append(output)
+                        else:
+                            pair = write(caller_ptr, output)
+                            flat.extend(pair)
+                            copied.extend(pair)
+                    written = copied
+                    outputs = flat
+                for index, cls in class_checks:
+                    if outputs[index].__class__ is not cls:
+                        raise ExactPath
+                if encoders:
+                    outputs = list(outputs)
+                    for index, convert in encoders:
+                        outputs[index] = convert(ctx, outputs[index], keep)
+                encode(MEMORY, raw, *outputs)
+                if keep:
+                    release(keep)
+            result = DONE
             if guarded:
                 FLAGVIEW[raw] = 1  # the flag, last
+            return None  # (one exit, right after the try's range: covered on 3.12+)
         except BaseException as exc:
             if guarded:
+                FLAGVIEW[raw] = 0  # set already if a hook raised at the return
                 PENDING.exception = exc  # parked before any call
             if result_values is not None:
                 return fail(exc, result, raw, caller_ptr, caller, keep, None if written is None else tuple(written))
             return fail(exc, result, raw, caller_ptr, caller, keep)
-        return None
 
     return trampoline
 
@@ -299,3 +313,28 @@ def _call(plan: Plan, statics: Dict[str, Any], bindings: CallBindings) -> Callab
         return outputs[0]
 
     return call
+
+
+def _cover_entry() -> None:
+    """Widen the callback trampoline's ``try`` over its entry and return (once, at import).
+
+    What ``Program.try_covers_entry`` asks (see :mod:`wasmjit.backends.extable`).
+    On an interpreter that refuses new code objects (an audit hook), the
+    trampoline keeps the compiler's range: a hook raising at its entry is
+    then caught by the guard shim (guarded callbacks) or not at all.
+    """
+    code = _callback.__code__
+    try:
+        consts = tuple(
+            extable.cover_entry(c) if isinstance(c, types.CodeType) and c.co_name == "trampoline" else c
+            for c in code.co_consts
+        )
+        _callback.__code__ = code.replace(co_consts=consts)
+        COVERS_ENTRY[0] = True
+    except Exception:  # an audit hook refusing code objects
+        pass
+
+
+#: Whether the callback trampoline's try covers its entry in this process.
+COVERS_ENTRY = [False]
+_cover_entry()

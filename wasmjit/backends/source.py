@@ -12,12 +12,34 @@ from __future__ import annotations
 
 import itertools
 import linecache
-from typing import Any, Callable, Dict, NamedTuple
+import types
+from typing import Any, Callable, Dict, NamedTuple, Tuple
 
 from ..model.ir import constants_of, render_python
 from ..model.plan import Plan
+from . import extable
 
 __all__ = ["SourceTemplate"]
+
+
+def _covering_entry(make: Callable[..., Any], name: str) -> "Tuple[Callable[..., Any], bool]":
+    """``make`` whose trampoline's ``try`` covers its entry (``Program.try_covers_entry``), and whether it does.
+
+    The trampoline is a closure (its constants are ``make``'s parameters), so
+    its code starts with ``COPY_FREE_VARS``, the instruction before ``RESUME``
+    that CPython 3.11 needs inside the range.  Where an audit hook refuses
+    new code objects, ``make`` is returned as compiled.
+    """
+    code = make.__code__
+    (index, trampoline), *others = [(i, c) for i, c in enumerate(code.co_consts) if getattr(c, "co_name", None) == name]
+    assert not others
+    table = extable.covering_table(trampoline)  # ValueError: the compiler changed its layout
+    consts = list(code.co_consts)
+    try:
+        consts[index] = trampoline.replace(co_exceptiontable=table)
+        return types.FunctionType(code.replace(co_consts=tuple(consts)), make.__globals__, make.__name__), True
+    except Exception:  # an audit hook refusing code.__new__
+        return make, False
 
 _counter = itertools.count(1)
 
@@ -42,6 +64,11 @@ class SourceTemplate:
         code = compile(module_source, self.filename, "exec")
         exec(code, {"__name__": "wasmjit.generated", "__builtins__": {}}, namespace)
         self._make: Callable[..., Callable[..., Any]] = namespace["make"]
+        #: Whether the trampoline's try covers its entry (``Program.try_covers_entry``);
+        #: False where an audit hook refuses new code objects (compile allowed).
+        self.covers_entry = False
+        if program.try_covers_entry:
+            self._make, self.covers_entry = _covering_entry(self._make, program.name)
         self._statics = {name: statics[name] for name in constants if name in statics}
         self._bound = [name for name in plan.bound if name in constants]
 
