@@ -29,7 +29,7 @@ import threading
 import types
 from typing import Any, Callable, Dict, NamedTuple, Optional, Protocol, Tuple
 
-from ..boundary import conversions, errors, ffi, guest, interrupts
+from ..boundary import conversions, errors, ffi, guest, headroom, interrupts
 from ..boundary.caller import Caller
 from ..boundary.errors import DynamicCodeUnavailable
 from ..boundary.failures import DONE, MISSING, ExactPath, closed_store
@@ -106,6 +106,8 @@ def statics(plan: Plan) -> Dict[str, Any]:
         names["closed_store"] = closed_store
         names["PENDING"] = errors.PENDING
         names["discard"] = ffi.discard_failure
+        names["HEADROOM"] = headroom.STATE
+        names["check_headroom"] = headroom.check
     for _, conv in plan.decoders + plan.encoders:
         names[conv] = conversions.CONVERTERS[conv]
     names.update(guest.helpers(plan))

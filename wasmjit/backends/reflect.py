@@ -211,6 +211,8 @@ def _call(plan: Plan, statics: Dict[str, Any], bindings: CallBindings) -> Callab
     call_unchecked = statics["call_unchecked"]
     PENDING = statics["PENDING"]
     discard = statics["discard"]
+    HEADROOM = statics["HEADROOM"]
+    check_headroom = statics["check_headroom"]
     decoders = tuple((i, statics[n]) for i, n in plan.decoders)
     encoders = tuple((i, statics[n]) for i, n in plan.encoders)
     sig = plan.signature
@@ -238,6 +240,8 @@ def _call(plan: Plan, statics: Dict[str, Any], bindings: CallBindings) -> Callab
         keep: Optional[List[Any]] = [] if keeps_refs else None
         if store_context(store) is None:
             closed_store()
+        if HEADROOM.armed is True:
+            check_headroom()
         if guard.busy is True:
             return nested(*args)
         guard.busy = True

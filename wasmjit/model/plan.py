@@ -401,6 +401,10 @@ class Plan:
         if self.direction is Direction.CALL:
             lines.append("  a call that finds the buffer busy (re-entered, or another thread) uses a sibling's buffer")
             lines.append("  a failed call clears the trap cell and raises a parked exception before any call")
+            lines.append(
+                "  once an unguarded host callback exists, refuses to enter wasm without room for one "
+                "(RecursionError)"
+            )
         lines.append(f"  binds: {', '.join(self.bound)}")
         return "\n".join(lines)
 
@@ -521,6 +525,8 @@ class Plan:
         if keep:
             body.append(assign("keep", NewList()))
         body.append(if_(is_(attr("store", wasmtime_py.STORE_CONTEXT_ATTRIBUTE), None), do("closed_store")))
+        # Room for an unguarded host callback below this call (see wasmjit.boundary.headroom).
+        body.append(if_(is_(attr("HEADROOM", "armed"), True), do("check_headroom")))
         # Nothing between the test and the assignment can switch threads.
         body.append(if_(is_(attr("guard", "busy"), True), return_(call("nested", *args))))
         body.append(set_attr("guard", "busy", True))
