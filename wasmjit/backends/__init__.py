@@ -98,8 +98,8 @@ def statics(plan: Plan) -> Dict[str, Any]:
         names["caller_context"] = ffi.caller_context
         names["Caller"] = Caller
         names["invalidate"] = Caller._invalidate
+        names["PENDING"] = errors.PENDING
         if plan.guarded:
-            names["PENDING"] = errors.PENDING
             names["FLAGVIEW"] = ffi.shifted_memory(plan.flag_offset)
     else:
         names["call_unchecked"] = ffi.func_call_unchecked_prebuilt

@@ -83,14 +83,20 @@ def encode(entries: "List[List[int]]") -> bytes:
     return out
 
 
-def _returns_none(instructions: "List[dis.Instruction]", index: int) -> int:
-    """Code units of a ``return None`` starting at ``instructions[index]``, or 0."""
+def _return_units(instructions: "List[dis.Instruction]", index: int) -> int:
+    """Code units of the ``return`` starting at ``instructions[index]``, or 0.
+
+    ``return None`` (``RETURN_CONST None``; 3.14 ``LOAD_CONST None``, 3.15
+    ``LOAD_COMMON_CONSTANT None``, then ``RETURN_VALUE``), or a bare
+    ``RETURN_VALUE`` whose value was loaded inside the range (``return ret``).
+    """
     if index >= len(instructions):
         return 0
     first = instructions[index]
+    if first.opname == "RETURN_VALUE":
+        return 1
     if first.opname == "RETURN_CONST" and first.argval is None:
         return 1
-    # 3.14: ``LOAD_CONST None``; 3.15: ``LOAD_COMMON_CONSTANT`` (None among them).
     loads = ("LOAD_CONST", "LOAD_COMMON_CONSTANT")
     if first.opname in loads and first.argval is None and index + 1 < len(instructions):
         if instructions[index + 1].opname == "RETURN_VALUE":
@@ -98,22 +104,22 @@ def _returns_none(instructions: "List[dis.Instruction]", index: int) -> int:
     return 0
 
 
-def cover_entry(code: types.CodeType) -> types.CodeType:
+def cover_entry(code: types.CodeType, expected_returns: int = 1) -> types.CodeType:
     """``code`` with :func:`covering_table` as its exception table.
 
     ``code.replace`` raises the ``code.__new__`` audit event: an audit hook
     may refuse it.
     """
-    return code.replace(co_exceptiontable=covering_table(code))
+    return code.replace(co_exceptiontable=covering_table(code, expected_returns))
 
 
-def covering_table(code: types.CodeType) -> bytes:
+def covering_table(code: types.CodeType, expected_returns: int = 1) -> bytes:
     """``code``'s exception table with its first ``try`` starting at offset 0 and
-    (3.12+) covering the ``return None`` right after it.
+    (3.12+) each ``try`` body's final ``return`` (right after its range) covered.
 
     Raises ``ValueError`` when the code is not shaped as expected (anything
-    but a closure's prologue and ``RESUME`` before the ``try``, no ``return
-    None`` after it).
+    but a closure's prologue and ``RESUME`` before the ``try``, fewer than
+    ``expected_returns`` returns right after a range).
     """
     entries = parse(code.co_exceptiontable)
     if not entries:
@@ -127,17 +133,19 @@ def covering_table(code: types.CodeType) -> bytes:
         raise ValueError("3.11 needs an instruction before RESUME inside the try")
     first[0] = 0
     if sys.version_info >= (3, 12):
+        # Every range of a handler at depth 0 (a ``try`` statement's, not an
+        # ``except ... as`` clean-up's) that a ``return`` directly follows.
         at = {i.offset: n for n, i in enumerate(instructions)}
         starts = {entry[0] for entry in entries}
-        covered = False
+        covered = 0
         for entry in entries:
-            if entry[2] != first[2] or entry[1] in starts:
-                continue  # another handler's range, or one that another range follows
+            if entry[3] != 0 or entry[4] or entry[1] in starts:
+                continue
             index = at.get(entry[1] * 2)
-            units = _returns_none(instructions, index) if index is not None else 0
+            units = _return_units(instructions, index) if index is not None else 0
             if units:
                 entry[1] += units
-                covered = True
-        if not covered:
-            raise ValueError("no 'return None' right after the try's range")
+                covered += 1
+        if covered < expected_returns:
+            raise ValueError(f"{covered} of {expected_returns} try bodies end in a 'return' right after their range")
     return encode(entries)

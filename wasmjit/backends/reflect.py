@@ -98,7 +98,7 @@ def _callback(plan: Plan, statics: Dict[str, Any], bindings: CallbackBindings) -
     param_values = _guest_layout(plan.signature.param_values, statics, guest_reader)
     result_values = _guest_layout(plan.signature.result_values, statics, guest_writer)
     guarded = plan.guarded
-    PENDING: Any = statics.get("PENDING")
+    PENDING: Any = statics["PENDING"]
     FLAGVIEW: Any = statics.get("FLAGVIEW")
 
     DONE = statics["DONE"]
@@ -180,8 +180,19 @@ def _callback(plan: Plan, statics: Dict[str, Any], bindings: CallbackBindings) -
                 FLAGVIEW[raw] = 0  # set already if a hook raised at the return
                 PENDING.exception = exc  # parked before any call
             if result_values is not None:
-                return fail(exc, result, raw, caller_ptr, caller, keep, None if written is None else tuple(written))
-            return fail(exc, result, raw, caller_ptr, caller, keep)
+                ret = fail(exc, result, raw, caller_ptr, caller, keep, None if written is None else tuple(written))
+            else:
+                ret = fail(exc, result, raw, caller_ptr, caller, keep)
+        # (the program's second try: its return is covered too)
+        try:
+            return ret
+        except BaseException as exc:
+            if guarded:
+                FLAGVIEW[raw] = 0
+            PENDING.exception = exc
+            if not guarded and ret is None:
+                return fail(exc, DONE, raw, caller_ptr, None, None)
+            return ret
 
     return trampoline
 
@@ -330,7 +341,8 @@ def _cover_entry() -> None:
     code = _callback.__code__
     try:
         consts = tuple(
-            extable.cover_entry(c) if isinstance(c, types.CodeType) and c.co_name == "trampoline" else c
+            # (two try statements end in a return, as in the plan's program)
+            extable.cover_entry(c, 2) if isinstance(c, types.CodeType) and c.co_name == "trampoline" else c
             for c in code.co_consts
         )
         _callback.__code__ = code.replace(co_consts=consts)

@@ -15,14 +15,14 @@ import linecache
 import types
 from typing import Any, Callable, Dict, NamedTuple, Tuple
 
-from ..model.ir import constants_of, render_python
+from ..model.ir import Return, Try, constants_of, render_python
 from ..model.plan import Plan
 from . import extable
 
 __all__ = ["SourceTemplate"]
 
 
-def _covering_entry(make: Callable[..., Any], name: str) -> "Tuple[Callable[..., Any], bool]":
+def _covering_entry(make: Callable[..., Any], name: str, returns: int) -> "Tuple[Callable[..., Any], bool]":
     """``make`` whose trampoline's ``try`` covers its entry (``Program.try_covers_entry``), and whether it does.
 
     The trampoline is a closure (its constants are ``make``'s parameters), so
@@ -33,7 +33,7 @@ def _covering_entry(make: Callable[..., Any], name: str) -> "Tuple[Callable[...,
     code = make.__code__
     (index, trampoline), *others = [(i, c) for i, c in enumerate(code.co_consts) if getattr(c, "co_name", None) == name]
     assert not others
-    table = extable.covering_table(trampoline)  # ValueError: the compiler changed its layout
+    table = extable.covering_table(trampoline, returns)  # ValueError: the compiler changed its layout
     consts = list(code.co_consts)
     try:
         consts[index] = trampoline.replace(co_exceptiontable=table)
@@ -68,7 +68,8 @@ class SourceTemplate:
         #: False where an audit hook refuses new code objects (compile allowed).
         self.covers_entry = False
         if program.try_covers_entry:
-            self._make, self.covers_entry = _covering_entry(self._make, program.name)
+            returns = sum(1 for stmt in program.body if isinstance(stmt, Try) and isinstance(stmt.body[-1], Return))
+            self._make, self.covers_entry = _covering_entry(self._make, program.name, returns)
         self._statics = {name: statics[name] for name in constants if name in statics}
         self._bound = [name for name in plan.bound if name in constants]
 

@@ -207,14 +207,14 @@ class Program:
     default (a constant's name, or a literal): locals bound before the frame
     runs its first instruction.  Nobody passes them."""
     try_covers_entry: bool = False
-    """The body is statements ending in one ``Try`` whose range must also
+    """The body is ``Try`` statements, and the first one's range must also
     cover the function's entry: an exception raised as the frame starts (a
     tracer's or profiler's 'call' event, a signal handled there) lands in its
     handler, which reads only arguments and :attr:`defaults`.  Where the
     interpreter runs the 'return' event through the exception table (CPython
-    3.12+), the ``return`` ending the ``Try``'s body is covered too.  Backends
-    that can do neither (an audit hook refusing new code objects) keep the
-    compiler's range; see ``docs/errors.md``."""
+    3.12+), the ``return`` ending each ``Try``'s body is covered too.
+    Backends that can do neither (an audit hook refusing new code objects)
+    keep the compiler's ranges; see ``docs/errors.md``."""
 
 
 # The one traversal -------------------------------------------------------------------
