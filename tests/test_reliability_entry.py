@@ -246,3 +246,60 @@ def test_a_hook_raising_as_the_handler_returns(backend: str, kind: str) -> None:
     )
     expected = ["KeyError", "[]"] if sys.version_info >= (3, 12) else ["ValueError", "['KeyError']"]
     assert proc.returncode == 0 and proc.stdout.split() == expected, (proc.stdout, proc.stderr[-2000:])
+
+
+MONITORING_SCRIPT = r"""
+import sys
+import wasmtime, wasmjit
+from wasmjit import i32
+from wasmjit.boundary import interrupts
+
+backend, kind = sys.argv[1:3]
+store = wasmtime.Store()
+module = wasmtime.Module(store.engine, '''(module (import "host" "cb" (func $cb (param i32) (result i32)))
+  (func (export "run") (param i32) (result i32) (i32.add (i32.const 1000) (call $cb (local.get 0)))))''')
+def plain(n: i32) -> i32:
+    return n * 2
+def with_caller(caller: wasmtime.Caller, n: i32) -> i32:
+    return n * 2
+host = wasmjit.Function.from_callback(store, plain if kind == "plain" else with_caller, backend=backend)
+run = wasmjit.typed(store, wasmtime.Instance(store, module, [host]).exports(store)["run"], backend=backend)
+
+class Hooked(Exception):
+    pass
+
+mon = sys.monitoring
+TOOL = 3
+mon.use_tool_id(TOOL, "wasmjit-test")
+events = mon.events
+# (bytecode trampolines start with RESUME 2: PY_RESUME, not PY_START)
+for name, event in (("start", events.PY_START | events.PY_RESUME), ("return", events.PY_RETURN)):
+    raised = []
+    def hook(code, *args):
+        if interrupts._key(code) in interrupts._entry_offsets and not raised:
+            raised.append(Hooked(name))
+            raise raised[0]
+    for single in (events.PY_START, events.PY_RESUME, events.PY_RETURN):
+        if event & single:
+            mon.register_callback(TOOL, single, hook)
+    mon.set_events(TOOL, event)
+    try:
+        outcome = run(21)
+    except BaseException as exc:
+        outcome = exc
+    finally:
+        mon.set_events(TOOL, 0)
+    print(name, "ok" if raised and outcome is raised[0] and run(21) == 1042 else repr(outcome), flush=True)
+"""
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring is 3.12+")
+@pytest.mark.parametrize("kind", ["plain", "caller"])
+def test_a_sys_monitoring_tool_raising_at_a_trampolines_start_or_return(backend: str, kind: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", MONITORING_SCRIPT, backend, kind], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0 and proc.stdout.split() == ["start", "ok", "return", "ok"], (
+        proc.stdout,
+        proc.stderr[-2000:],
+    )
