@@ -6,7 +6,8 @@ compiled), in an environment of
 
 * constants: :func:`wasmjit.backends.statics` of the plan and the values
   bound into the trampoline (the fields of ``plan.bindings``);
-* locals: the program's arguments (all positional-only), its ``*extra``
+* locals: the program's arguments (all positional-only), its defaults
+  (:attr:`Program.defaults`, bound first), its ``*extra``
   parameter (:attr:`Program.extra`) and whatever it assigns.
 
 It follows Python's semantics where the program's Python rendering
@@ -243,6 +244,8 @@ class Oracle:
         frame: Dict[str, Any] = dict.fromkeys(self.local_names, _UNBOUND)
         count = len(program.arguments)
         frame.update(zip(program.arguments, args[:count], strict=True))
+        # Defaults are bound before the first statement (nobody passes them).
+        frame.update((name, self._expr(value, frame)) for name, value in program.defaults)
         if program.extra is not None:
             frame[program.extra] = tuple(args[count:])
         returned = self._block(program.body, frame)

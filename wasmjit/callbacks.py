@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, TypeVar
 import wasmtime
 
 from .backends import bind
-from .boundary import ffi, guard, lifetimes, wasmtime_py
+from .boundary import ffi, guard, headroom, lifetimes, wasmtime_py
 from .boundary.failures import CallbackFailure, WasmtimeCallbackFailure
 from .model.kinds import Kind
 from .model.plan import CallbackBindings, Flavour, Plan, callback_plan, guardable
@@ -81,6 +81,10 @@ class PreparedCallback:
         failure = (WasmtimeCallbackFailure if flavour is Flavour.WASMTIME else CallbackFailure)(plan, name)
         template, trampoline, skipped = bind(plan, CallbackBindings(callback, failure), dynamic_code, backend)
         thunk = (ffi.UncheckedVoidCallback if guarded else ffi.UncheckedCallback)(trampoline)
+        if not guarded:
+            # No shim catches a trampoline that cannot start: entries into
+            # wasm keep room for it from now on.
+            headroom.arm()
         # wasmtime gets wasmjit's own FuncType for this engine, never the
         # caller's: a wasm_functype_t is bound to the first engine that uses
         # it, and wasmtime aborts the process when another engine uses it.

@@ -29,10 +29,10 @@ import threading
 import types
 from typing import Any, Callable, Dict, Optional, Protocol, Tuple
 
-from ..boundary import component_calls, conversions, errors, ffi, guest, interrupts
+from ..boundary import component_calls, conversions, errors, ffi, guest, headroom, interrupts
 from ..boundary.caller import Caller
 from ..boundary.errors import DynamicCodeUnavailable
-from ..boundary.failures import MISSING, ExactPath, closed_store
+from ..boundary.failures import DONE, MISSING, ExactPath, closed_store
 from ..model.component_plan import AnyBindings, AnyPlan, ComponentPlan
 from ..model.kinds import Kind
 from ..model.plan import Direction
@@ -86,6 +86,7 @@ def statics(plan: AnyPlan) -> Dict[str, Any]:
     names: Dict[str, Any] = {
         "MEMORY": ffi.MEMORY,
         "MISSING": MISSING,
+        "DONE": DONE,
         "ExactPath": ExactPath,
         "tuple": tuple,
         "BaseException": BaseException,
@@ -100,14 +101,16 @@ def statics(plan: AnyPlan) -> Dict[str, Any]:
         names["caller_context"] = ffi.caller_context
         names["Caller"] = Caller
         names["invalidate"] = Caller._invalidate
+        names["PENDING"] = errors.PENDING
         if plan.guarded:
-            names["PENDING"] = errors.PENDING
             names["FLAGVIEW"] = ffi.shifted_memory(plan.flag_offset)
     else:
         names["call_unchecked"] = ffi.func_call_unchecked_prebuilt
         names["closed_store"] = closed_store
         names["PENDING"] = errors.PENDING
         names["discard"] = ffi.discard_failure
+        names["HEADROOM"] = headroom.STATE
+        names["check_headroom"] = headroom.check
     for _, conv in plan.decoders + plan.encoders:
         names[conv] = conversions.CONVERTERS[conv]
     names.update(guest.helpers(plan))

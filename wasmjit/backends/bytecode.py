@@ -373,8 +373,20 @@ def _assemble(shape: Program, constant_names: "List[str]", lines: Dict[Path, int
     }
     assembler = _Assembler(locals_of(shape), constants, lines)
     assembler.lineno = 1
+    if shape.try_covers_entry and _VERSION < (3, 12):
+        # 3.11 looks an exception raised at the frame's entry up at the
+        # instruction before the traced one: the range must start before RESUME.
+        assembler.instr("NOP")
     assembler.instr("RESUME", _RESUME_AT_ENTRY[shape.entry_checks_signals])
     assembler.statements(shape.body, ())
+    if shape.try_covers_entry:
+        # The try's range starts at the function's first instruction (see
+        # ``Program.try_covers_entry`` and :mod:`wasmjit.backends.extable`);
+        # its body ends with its ``return``, inside the range.
+        from bytecode import TryBegin  # type: ignore[attr-defined]
+
+        begin = next(i for i, item in enumerate(assembler.out) if isinstance(item, TryBegin))
+        assembler.out.insert(0, assembler.out.pop(begin))
     if not shape.body or not isinstance(shape.body[-1], Return):
         assembler.instr("LOAD_CONST", None)
         assembler.instr("RETURN_VALUE")
@@ -382,9 +394,10 @@ def _assemble(shape: Program, constant_names: "List[str]", lines: Dict[Path, int
     code.name = shape.name
     code.filename = "<wasmjit-bytecode>"
     code.first_lineno = 1
-    code.argcount = len(shape.arguments)
-    code.posonlyargcount = len(shape.arguments)
-    code.argnames = list(shape.arguments) + ([shape.extra] if shape.extra else [])
+    parameters = [*shape.arguments, *(name for name, _ in shape.defaults)]
+    code.argcount = len(parameters)
+    code.posonlyargcount = len(parameters)
+    code.argnames = parameters + ([shape.extra] if shape.extra else [])
     code.docstring = _DOC_MARKER
     flags = int(CompilerFlags.OPTIMIZED | CompilerFlags.NEWLOCALS)
     if shape.extra:
@@ -399,6 +412,15 @@ def _assemble(shape: Program, constant_names: "List[str]", lines: Dict[Path, int
     )
     _assembled[shape] = assembled
     return assembled
+
+
+def _default(value: Expr, statics: Dict[str, Any]) -> Any:
+    """A parameter default of a program: a static's value, or a literal."""
+    if isinstance(value, Name):
+        return statics[value.id]
+    if isinstance(value, Literal):
+        return value.value
+    raise TypeError(f"a program's parameter default is a name or a literal, not {value!r}")
 
 
 class BytecodeTemplate:
@@ -438,13 +460,14 @@ class BytecodeTemplate:
         self._consts = consts
         self._globals: Dict[str, Any] = {"__name__": "wasmjit.generated", "__builtins__": {}}
         self.name = program.name
+        self._defaults = tuple(_default(value, statics) for _, value in program.defaults)
 
     def bind(self, bindings: "AnyBindings") -> Callable[..., Any]:
         consts = self._consts.copy()
         for index, name in self._slots:
             consts[index] = getattr(bindings, name)
         code = self.code.replace(co_consts=tuple(consts))
-        return types.FunctionType(code, self._globals, self.name)
+        return types.FunctionType(code, self._globals, self.name, self._defaults or None)
 
     def listing(self, trampoline: Callable[..., Any]) -> str:
         out = io.StringIO()

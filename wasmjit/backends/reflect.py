@@ -11,12 +11,14 @@ beside a reference interpreter of that program, messages included.
 from __future__ import annotations
 
 import operator
+import types
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..boundary.wasmtime_py import STORE_CONTEXT_ATTRIBUTE
 from ..model.component_plan import AnyBindings, AnyPlan, ComponentPlan
 from ..model.kinds import GuestValue
 from ..model.plan import CallbackBindings, CallBindings, Direction, Plan, guest_freer, guest_reader, guest_writer
+from . import extable
 
 __all__ = ["ReflectTemplate"]
 
@@ -103,15 +105,27 @@ def _callback(plan: Plan, statics: Dict[str, Any], bindings: CallbackBindings) -
     param_values = _guest_layout(plan.signature.param_values, statics, guest_reader)
     result_values = _guest_layout(plan.signature.result_values, statics, guest_writer)
     guarded = plan.guarded
-    PENDING: Any = statics.get("PENDING")
+    PENDING: Any = statics["PENDING"]
     FLAGVIEW: Any = statics.get("FLAGVIEW")
 
-    def trampoline(env: Any, caller_ptr: Optional[int], raw: int, nraw: int) -> Optional[int]:
-        result = MISSING
-        caller = None
-        keep: Optional[List[Any]] = [] if keeps_refs else None
-        written: Optional[List[int]] = None
+    DONE = statics["DONE"]
+
+    # The program's defaults are parameter defaults here too, and the try
+    # covers the entry and the final return (see ``_cover_entry`` below).
+    def trampoline(
+        env: Any,
+        caller_ptr: Optional[int],
+        raw: int,
+        nraw: int,
+        result: Any = MISSING,
+        caller: Any = None,
+        keep: Optional[List[Any]] = None,
+        written: Optional[List[int]] = None,
+        /,
+    ) -> Optional[int]:
         try:
+            if keeps_refs:
+                keep = []
             if interrupts_state.pending:
                 raise_interrupt()
             if wants_caller:
@@ -135,46 +149,57 @@ def _callback(plan: Plan, statics: Dict[str, Any], bindings: CallbackBindings) -
             if not has_results:
                 if result is not None:
                     raise ExactPath
-                if guarded:
-                    FLAGVIEW[raw] = 1  # the flag, last
-                return None
-            if as_tuple:
-                if result.__class__ is not tuple:
-                    raise ExactPath
-                outputs: Any = result
             else:
-                outputs = (result,)
-            if result_values is not None:
-                flat: List[Any] = []
-                copied: List[int] = []
-                for (_, write), output in zip(result_values, outputs, strict=True):
-                    if write is None:
-                        flat.append(output)
-                    else:
-                        pair = write(caller_ptr, output)
-                        flat.extend(pair)
-                        copied.extend(pair)
-                written = copied
-                outputs = flat
-            for index, cls in class_checks:
-                if outputs[index].__class__ is not cls:
-                    raise ExactPath
-            if encoders:
-                outputs = list(outputs)
-                for index, convert in encoders:
-                    outputs[index] = convert(ctx, outputs[index], keep)
-            encode(MEMORY, raw, *outputs)
-            if keep:
-                release(keep)
+                if as_tuple:
+                    if result.__class__ is not tuple:
+                        raise ExactPath
+                    outputs: Any = result
+                else:
+                    outputs = (result,)
+                if result_values is not None:
+                    flat: List[Any] = []
+                    copied: List[int] = []
+                    for (_, write), output in zip(result_values, outputs, strict=True):
+                        if write is None:
+                            flat.append(output)
+                        else:
+                            pair = write(caller_ptr, output)
+                            flat.extend(pair)
+                            copied.extend(pair)
+                    written = copied
+                    outputs = flat
+                for index, cls in class_checks:
+                    if outputs[index].__class__ is not cls:
+                        raise ExactPath
+                if encoders:
+                    outputs = list(outputs)
+                    for index, convert in encoders:
+                        outputs[index] = convert(ctx, outputs[index], keep)
+                encode(MEMORY, raw, *outputs)
+                if keep:
+                    release(keep)
+            result = DONE
             if guarded:
                 FLAGVIEW[raw] = 1  # the flag, last
+            return None  # (one exit, right after the try's range: covered on 3.12+)
         except BaseException as exc:
             if guarded:
+                FLAGVIEW[raw] = 0  # set already if a hook raised at the return
                 PENDING.exception = exc  # parked before any call
             if result_values is not None:
-                return fail(exc, result, raw, caller_ptr, caller, keep, None if written is None else tuple(written))
-            return fail(exc, result, raw, caller_ptr, caller, keep)
-        return None
+                ret = fail(exc, result, raw, caller_ptr, caller, keep, None if written is None else tuple(written))
+            else:
+                ret = fail(exc, result, raw, caller_ptr, caller, keep)
+        # (the program's second try: its return is covered too)
+        try:
+            return ret
+        except BaseException as exc:
+            if guarded:
+                FLAGVIEW[raw] = 0
+            PENDING.exception = exc
+            if not guarded and ret is None:
+                return fail(exc, DONE, raw, caller_ptr, None, None)
+            return ret
 
     return trampoline
 
@@ -204,6 +229,8 @@ def _call(plan: Plan, statics: Dict[str, Any], bindings: CallBindings) -> Callab
     call_unchecked = statics["call_unchecked"]
     PENDING = statics["PENDING"]
     discard = statics["discard"]
+    HEADROOM = statics["HEADROOM"]
+    check_headroom = statics["check_headroom"]
     decoders = tuple((i, statics[n]) for i, n in plan.decoders)
     encoders = tuple((i, statics[n]) for i, n in plan.encoders)
     sig = plan.signature
@@ -231,6 +258,8 @@ def _call(plan: Plan, statics: Dict[str, Any], bindings: CallBindings) -> Callab
         keep: Optional[List[Any]] = [] if keeps_refs else None
         if store_context(store) is None:
             closed_store()
+        if HEADROOM.armed is True:
+            check_headroom()
         if guard.busy is True:
             return nested(*args)
         guard.busy = True
@@ -308,6 +337,32 @@ def _call(plan: Plan, statics: Dict[str, Any], bindings: CallBindings) -> Callab
     return call
 
 
+def _cover_entry() -> None:
+    """Widen the callback trampoline's ``try`` over its entry and return (once, at import).
+
+    What ``Program.try_covers_entry`` asks (see :mod:`wasmjit.backends.extable`).
+    On an interpreter that refuses new code objects (an audit hook), the
+    trampoline keeps the compiler's range: a hook raising at its entry is
+    then caught by the guard shim (guarded callbacks) or not at all.
+    """
+    code = _callback.__code__
+    try:
+        consts = tuple(
+            # (two try statements end in a return, as in the plan's program)
+            extable.cover_entry(c, 2) if isinstance(c, types.CodeType) and c.co_name == "trampoline" else c
+            for c in code.co_consts
+        )
+        _callback.__code__ = code.replace(co_consts=consts)
+        COVERS_ENTRY[0] = True
+    except Exception:  # an audit hook refusing code objects
+        pass
+
+
+#: Whether the callback trampoline's try covers its entry in this process.
+COVERS_ENTRY = [False]
+_cover_entry()
+
+
 # Component plans ----------------------------------------------------------------------
 
 
@@ -320,6 +375,7 @@ def _component_call(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
     release_result = statics["release_result"]
     pack_params: Any = statics.get("pack_params")
     unpack_result: Any = statics.get("unpack_result")
+    headroom_state, check_headroom = statics["HEADROOM"], statics["check_headroom"]
     store, args_at, results_at = bindings.store, bindings.args, bindings.results
     func_arg, context_arg, args_arg, results_arg = (
         bindings.func_arg,
@@ -352,6 +408,8 @@ def _component_call(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
         context = store_context(store)
         if context is None:
             closed_store()
+        if headroom_state.armed is True:
+            check_headroom()
         try:
             if packed:
                 items: List[Any] = []

@@ -12,23 +12,45 @@ from __future__ import annotations
 
 import itertools
 import linecache
+import types
 from typing import Any, Callable, Dict, List, Tuple
 
 from ..model.component_plan import AnyBindings, AnyPlan
-from ..model.ir import Program, constants_of, render_python
+from ..model.ir import Program, Return, Try, constants_of, render_python
+from . import extable
 
 __all__ = ["SourceTemplate"]
 
 _counter = itertools.count(1)
 
 
-#: Compiled factories by program: (filename, make).
-_compiled: Dict[Program, Tuple[str, Callable[..., Callable[..., Any]]]] = {}
+def _covering_entry(make: Callable[..., Any], name: str, returns: int) -> "Tuple[Callable[..., Any], bool]":
+    """``make`` whose trampoline's ``try`` covers its entry (``Program.try_covers_entry``), and whether it does.
+
+    The trampoline is a closure (its constants are ``make``'s parameters), so
+    its code starts with ``COPY_FREE_VARS``, the instruction before ``RESUME``
+    that CPython 3.11 needs inside the range.  Where an audit hook refuses
+    new code objects, ``make`` is returned as compiled.
+    """
+    code = make.__code__
+    (index, trampoline), *others = [(i, c) for i, c in enumerate(code.co_consts) if getattr(c, "co_name", None) == name]
+    assert not others
+    table = extable.covering_table(trampoline, returns)  # ValueError: the compiler changed its layout
+    consts = list(code.co_consts)
+    try:
+        consts[index] = trampoline.replace(co_exceptiontable=table)
+        return types.FunctionType(code.replace(co_consts=tuple(consts)), make.__globals__, make.__name__), True
+    except Exception:  # an audit hook refusing code.__new__
+        return make, False
+
+
+#: Compiled factories by program: (filename, make, whether the trampoline's try covers its entry).
+_compiled: Dict[Program, Tuple[str, Callable[..., Callable[..., Any]], bool]] = {}
 
 
 def _compile(
     program: Program, text: str, constants: List[str], label: str
-) -> Tuple[str, Callable[..., Callable[..., Any]]]:
+) -> Tuple[str, Callable[..., Callable[..., Any]], bool]:
     filename = f"<wasmjit-source {label} #{next(_counter)}>"
     # The factory wraps the trampoline, so the trampoline's own lines are
     # shifted by one in the module text.
@@ -39,7 +61,11 @@ def _compile(
     code = compile(module_source, filename, "exec")
     exec(code, {"__name__": "wasmjit.generated", "__builtins__": {}}, namespace)
     make: Callable[..., Callable[..., Any]] = namespace["make"]
-    return filename, make
+    covers_entry = False
+    if program.try_covers_entry:
+        returns = sum(1 for stmt in program.body if isinstance(stmt, Try) and isinstance(stmt.body[-1], Return))
+        make, covers_entry = _covering_entry(make, program.name, returns)
+    return filename, make, covers_entry
 
 
 class SourceTemplate:
@@ -57,7 +83,9 @@ class SourceTemplate:
         found = _compiled.get(program)
         if found is None:
             found = _compiled[program] = _compile(program, self.source, constants, plan.name)
-        self.filename, self._make = found
+        #: ``covers_entry``: whether the trampoline's try covers its entry (``Program.try_covers_entry``);
+        #: False where an audit hook refuses new code objects (compile allowed).
+        self.filename, self._make, self.covers_entry = found
         self._statics = {name: statics[name] for name in constants if name in statics}
         self._bound = [name for name in plan.bound if name in constants]
 

@@ -25,7 +25,7 @@ from typing import Any, Dict
 from ..model.component_plan import ComponentPlan
 from ..model.plan import Direction
 from . import component_values as values
-from . import errors, ffi, wasmtime_py
+from . import errors, ffi, headroom, wasmtime_py
 from .failures import closed_store
 
 __all__ = [
@@ -104,6 +104,19 @@ def _bridge_stock_component_calls() -> None:
 
     _component_enter.maybe_raise_last_exn = maybe_raise_last_exn
 
+    stock_enter_wasm = _component_enter.enter_wasm
+
+    def enter_wasm(func: Any) -> None:
+        # Room for an unguarded host function below stock's entry too (wasmjit.boundary.headroom).
+        if headroom.STATE.armed:
+            headroom.check()
+        stock_enter_wasm(func)
+
+    for name in ("wasmtime.component._enter", "wasmtime.component._func", "wasmtime.component._resources"):
+        module = importlib.import_module(name)
+        if getattr(module, "enter_wasm", None) is stock_enter_wasm:
+            setattr(module, "enter_wasm", enter_wasm)  # noqa: B010 - a module attribute mypy cannot see
+
 
 _bridge_stock_component_calls()
 
@@ -121,6 +134,8 @@ def statics(plan: ComponentPlan) -> Dict[str, Any]:
         names["store_context"] = _store_context
         names["closed_store"] = closed_store
         names["component_call"] = component_call
+        names["HEADROOM"] = headroom.STATE
+        names["check_headroom"] = headroom.check
         names["NARGS"] = ctypes.c_size_t(len(plan.func_type.params))
         names["NRESULTS"] = ctypes.c_size_t(0 if plan.func_type.result is None else 1)
         names["release_result"] = values.release_result

@@ -27,7 +27,7 @@ from typing import Optional
 
 import wasmtime
 
-from . import ffi, wasmtime_py
+from . import ffi, headroom, wasmtime_py
 from .wasmtime_py import error_from_address, trap_from_address
 
 __all__ = [
@@ -146,6 +146,8 @@ class EnterWasm:
         self._trap = wasmtime_py.new_trap_out_pointer()
 
     def __enter__(self) -> object:
+        if headroom.STATE.armed:
+            headroom.check()  # room for an unguarded host callback (see wasmjit.boundary.headroom)
         return ctypes.byref(self._trap)
 
     def __exit__(self, exc_type: object, exc: Optional[BaseException], tb: object) -> None:

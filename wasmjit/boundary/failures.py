@@ -20,7 +20,7 @@ from . import errors, ffi, guest, valtypes, wasmtime_py
 from .caller import Caller
 from .conversions import exact_value, release
 
-__all__ = ["MISSING", "ExactPath", "closed_store", "CallbackFailure", "WasmtimeCallbackFailure", "CallFailure"]
+__all__ = ["MISSING", "DONE", "ExactPath", "closed_store", "CallbackFailure", "WasmtimeCallbackFailure", "CallFailure"]
 
 
 class _Missing:
@@ -32,6 +32,19 @@ class _Missing:
 
 #: What ``result`` holds in a callback trampoline until the callback returned.
 MISSING: Any = _Missing()
+
+
+class _Done:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "DONE"
+
+
+#: What ``result`` holds once every result is stored: an exception after that
+#: (a tracer or profiler raising at the trampoline's 'return' event) crosses
+#: wasm as it is; there is nothing left for the exact path to store.
+DONE: Any = _Done()
 
 
 class ExactPath(Exception):
@@ -88,9 +101,10 @@ class CallbackFailure:
                 caller._invalidate()
             if keep:
                 release(keep)
-            if result is MISSING or not isinstance(exc, Exception):
-                # The callback (or decoding its parameters) raised, or an
-                # interrupt arrived: the exception itself crosses wasm.
+            if result is MISSING or result is DONE or not isinstance(exc, Exception):
+                # The callback (or decoding its parameters) raised, an
+                # interrupt arrived, or a hook raised at the trampoline's
+                # entry or return: the exception itself crosses wasm.
                 return errors.park(exc)
             self.store_exact(result, raw, caller_ptr, written)
             return None
@@ -110,7 +124,7 @@ class CallbackFailure:
         try:
             if keep:
                 release(keep)
-            if result is MISSING or not isinstance(exc, Exception):
+            if result is MISSING or result is DONE or not isinstance(exc, Exception):
                 return None
             self.store_exact(result, raw, caller_ptr)
             pending.exception = None

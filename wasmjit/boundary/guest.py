@@ -25,7 +25,7 @@ import wasmtime
 
 from ..model.kinds import GuestValue, Kind
 from ..model.plan import Direction, Plan, guest_freer, guest_reader, guest_writer
-from . import ffi, wasmtime_py
+from . import ffi, headroom, wasmtime_py
 from .memories import OutOfBounds, caller_core
 
 __all__ = ["helpers", "GuestAccess", "GuestError", "encode_guest"]
@@ -157,6 +157,8 @@ class _CallerAllocator:
             if len(scratch.contexts) > 64:
                 scratch.contexts.clear()
             context_arg = scratch.contexts[context] = ctypes.c_void_p(context)
+        if headroom.STATE.armed:
+            headroom.check()  # the allocator is wasm too: room for an unguarded callback it may call
         error = ffi.func_call_unchecked_prebuilt(context_arg, scratch.func, scratch.slots, count, scratch.trap)
         (trap,) = self.trap(buffer)
         if trap:

@@ -13,7 +13,8 @@ Two mechanisms keep it from happening:
   ``if interrupts.pending: raise_interrupt()`` (see ``Plan.program``).
   wasmjit wraps the default SIGINT handler (only the default one, and only
   from the main thread): when Python handles SIGINT in a trampoline's frame
-  before its ``try``, or in a function that prologue called, or in
+  before its ``try`` (where the try could not be widened over the entry,
+  see ``Program.try_covers_entry``), or in
   wasmtime-py's externref finalizer, the wrapper records the interrupt
   instead of raising it, and the next interrupt point raises it.  Anywhere
   else the wrapper is ``signal.default_int_handler``.

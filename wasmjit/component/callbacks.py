@@ -15,7 +15,7 @@ from wasmtime import component as _c
 from .. import backends
 from ..boundary import component_calls as calls_rt
 from ..boundary import component_values as values
-from ..boundary import lifetimes
+from ..boundary import headroom, lifetimes
 from ..model import wit
 from ..model.component_plan import ComponentPlan, component_plan
 from ..model.plan import Direction
@@ -272,8 +272,13 @@ def define_callback(
 
 
 def register(linker_instance: Any, name: str, host: HostFunction) -> None:
-    """Hand ``host``'s thunk to wasmtime, kept alive until wasmtime's finalizer releases it."""
+    """Hand ``host``'s thunk to wasmtime, kept alive until wasmtime's finalizer releases it.
+
+    A component host function has no wasm guard in front of it: every entry into
+    wasm checks for room below it from now on (:mod:`wasmjit.boundary.headroom`).
+    """
     linker_instance._assert_not_locked()
+    headroom.arm()
     owner = lifetimes.Owner(
         thunk=host.thunk, trampoline=host.current, callback=host.callback, functype=None, template=host
     )

@@ -89,7 +89,7 @@ RESERVED_NAMES = frozenset(
         # statics
         "MEMORY", "offset", "BaseException", "store_context", "closed_store", "component_call",
         "release_result", "pack_params", "unpack_result", "TypeMismatch", "PARAM_KINDS",
-        "unpack_params", "pack_result", "RESULT_KIND", "NARGS", "NRESULTS",
+        "unpack_params", "pack_result", "RESULT_KIND", "NARGS", "NRESULTS", "HEADROOM", "check_headroom",
     )
 )  # fmt: skip
 #: Numbered names the programs use: ``kind_<i>``, ``lower_<n>``, ``lift_<n>``, and ``p<i>`` for renamed parameters.
@@ -434,6 +434,9 @@ class ComponentPlan:
             body.append(assign("keep", ir.NewList()))
         body.append(assign("context", call("store_context", "store")))
         body.append(if_(ir.is_("context", None), ir.Do(call("closed_store"))))
+        # Room for an unguarded host function (a component host function, or a core callback that
+        # cannot stand behind the guard shim) below this entry into wasm: wasmjit.boundary.headroom.
+        body.append(if_(ir.is_(attr("HEADROOM", "armed"), True), do("check_headroom")))
         lowering: list[ir.Stmt] = []
         if self.packed:
             packed_args: list[ir.Operand] = ["MEMORY", "args"]

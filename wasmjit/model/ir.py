@@ -207,6 +207,19 @@ class Program:
     """``False``: the function's entry must not run the interpreter's signal
     check, so that an interrupt is handled inside the ``try`` (a backend that
     cannot render that relies on the deferring SIGINT handler alone)."""
+    defaults: "Tuple[Tuple[str, Expr], ...]" = ()
+    """Positional-only parameters after :attr:`arguments`, each with its
+    default (a constant's name, or a literal): locals bound before the frame
+    runs its first instruction.  Nobody passes them."""
+    try_covers_entry: bool = False
+    """The body is ``Try`` statements, and the first one's range must also
+    cover the function's entry: an exception raised as the frame starts (a
+    tracer's or profiler's 'call' event, a signal handled there) lands in its
+    handler, which reads only arguments and :attr:`defaults`.  Where the
+    interpreter runs the 'return' event through the exception table (CPython
+    3.12+), the ``return`` ending each ``Try``'s body is covered too.
+    Backends that can do neither (an audit hook refusing new code objects)
+    keep the compiler's ranges; see ``docs/errors.md``."""
 
 
 # The one traversal -------------------------------------------------------------------
@@ -277,6 +290,7 @@ def _walk_expr(expr: Expr) -> "Iterator[Expr]":
 def locals_of(program: Program) -> "List[str]":
     """The program's local variables, in first-use order (arguments first)."""
     seen: Dict[str, None] = dict.fromkeys(program.arguments)
+    seen.update(dict.fromkeys(name for name, _ in program.defaults))
     if program.extra:
         seen[program.extra] = None
     for _, stmt in walk(program.body):
@@ -291,6 +305,9 @@ def constants_of(program: Program) -> "List[str]":
     """Names the program reads that are not locals, in first-use order."""
     local = set(locals_of(program))
     found: Dict[str, None] = {}
+    for _, value in program.defaults:
+        if isinstance(value, Name):
+            found[value.id] = None
     for _, stmt in walk(program.body):
         if isinstance(stmt, Raise) and stmt.exception not in local:
             found[stmt.exception] = None
@@ -361,7 +378,7 @@ def _line(stmt: Stmt) -> str:
 
 def signature_text(program: Program) -> str:
     """The parameter list of the program's ``def``."""
-    parts = list(program.arguments)
+    parts = list(program.arguments) + [f"{name}={_expr(value)}" for name, value in program.defaults]
     if parts:
         parts.append("/")
     if program.extra:

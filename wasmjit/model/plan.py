@@ -39,6 +39,7 @@ from .ir import (
     AnyOf,
     Do,
     Expr,
+    Literal,
     MakeList,
     MakeTuple,
     Name,
@@ -375,6 +376,11 @@ class Plan:
             lines.append(f"  decoded value {index}: {name}")
         for index, name in self.encoders:
             lines.append(f"  encoded value {index}: {name}")
+        if self.direction is Direction.CALLBACK:
+            lines.append(
+                "  the try covers the trampoline's entry and (CPython 3.12+) its return: "
+                "a hook raising there crosses wasm as itself"
+            )
         if self.guarded:
             kinds = ", ".join(k.label for k in self.host_kinds[0]), ", ".join(k.label for k in self.host_kinds[1])
             lines.append(
@@ -395,6 +401,10 @@ class Plan:
         if self.direction is Direction.CALL:
             lines.append("  a call that finds the buffer busy (re-entered, or another thread) uses a sibling's buffer")
             lines.append("  a failed call clears the trap cell and raises a parked exception before any call")
+            lines.append(
+                "  once an unguarded host callback exists, refuses to enter wasm without room for one "
+                "(RecursionError)"
+            )
         lines.append(f"  binds: {', '.join(self.bound)}")
         return "\n".join(lines)
 
@@ -411,20 +421,22 @@ class Plan:
         params = tuple(f"p{i}" for i in range(len(self.params)))
         caller = "caller" if sig.wants_caller else None
         keep = "keep" if self.keeps_refs else None
-        # Nothing before the try calls a function: a call there could raise
-        # (an interrupt) where only ctypes would see it.
-        prologue: List[Stmt] = [assign("result", "MISSING")]
+        # Nothing runs before the try: the try covers the frame's entry
+        # (``try_covers_entry``), so what the handler reads is bound before
+        # the first instruction, as parameter defaults.
+        defaults: "List[Tuple[str, Expr]]" = [("result", Name("MISSING"))]
         if caller:
-            prologue.append(assign("caller", None))
+            defaults.append(("caller", Literal(None)))
         if keep:
-            prologue.append(assign("keep", NewList()))
+            defaults.append(("keep", Literal(None)))
         # Guest data copied out by the fast path: the exact path must not allocate it again.
         written = "written" if sig.result_guests else None
         if written:
-            prologue.append(assign(written, None))
+            defaults.append((written, Literal(None)))
+        body: List[Stmt] = [assign("keep", NewList())] if keep else []
         # The interrupt point: an interrupt that arrived before the try is
         # raised here, inside it (see wasmjit.boundary.interrupts).
-        body: List[Stmt] = [if_(is_(attr("interrupts", "pending"), True), do("raise_interrupt"))]
+        body.append(if_(is_(attr("interrupts", "pending"), True), do("raise_interrupt")))
         if caller:
             body.append(assign("caller", call("Caller", "caller_ptr")))
         if self.needs_context:
@@ -477,24 +489,43 @@ class Plan:
             body.append(do("encode", "MEMORY", "raw", *encoded))
         if keep:
             body.append(do("release", keep))
-        failing = return_(
-            call("fail", "exc", "result", "raw", "caller_ptr", caller, keep, *((written,) if written else ()))
+        # Every result is stored: an exception from here on (a hook raising
+        # at the 'return' event) crosses wasm, never takes the exact path.
+        body.append(assign("result", "DONE"))
+        failing = assign(
+            "ret", call("fail", "exc", "result", "raw", "caller_ptr", caller, keep, *((written,) if written else ()))
         )
-        handler: "Tuple[Stmt, ...]" = (failing,)
+        handler: "List[Stmt]" = [failing]
+        # After the handler the trampoline returns through a second try, whose
+        # ``return`` is covered like the first one's: a hook raising at that
+        # 'return' event (3.12+) parks its own exception, which then crosses
+        # wasm (a trap that is already made is returned; the exact path's
+        # success makes one).  ``fail`` already released ``keep`` and
+        # invalidated the caller: not again.
+        late: "List[Stmt]" = [set_attr("PENDING", "exception", "exc")]
         if self.guarded:
             # The flag, last: one byte store through a view of memory shifted
             # by the flag's offset (no call between it and the return).
             body.append(set_item("FLAGVIEW", "raw", 1))
-            # The exception is parked before anything is called: if ``fail``
-            # cannot run (no room left at the recursion limit), the flag is
-            # still 0, the shim traps, and the entry raises what is parked.
-            handler = (set_attr("PENDING", "exception", "exc"), failing)
+            # The handler clears the flag (a hook may raise at the 'return'
+            # event, after it was set) and parks the exception before
+            # anything is called: if ``fail`` cannot run (no room left at the
+            # recursion limit), the flag is 0, the shim traps, and the entry
+            # raises what is parked.
+            handler = [set_item("FLAGVIEW", "raw", 0), set_attr("PENDING", "exception", "exc"), failing]
+            late.insert(0, set_item("FLAGVIEW", "raw", 0))
+        else:
+            late.append(if_(is_("ret", None), return_(call("fail", "exc", "DONE", "raw", "caller_ptr", None, None))))
+        late.append(return_("ret"))
+        body.append(return_())
         return Program(
             self.name,
             ("env", "caller_ptr", "raw", "nraw"),
-            (*prologue, try_(body, handler, "exc")),
+            (try_(body, tuple(handler), "exc"), try_([return_("ret")], tuple(late), "exc")),
             f"wasm -> host trampoline for {sig} (generated by wasmjit)",
             entry_checks_signals=False,
+            defaults=tuple(defaults),
+            try_covers_entry=True,
         )
 
     def _call_program(self) -> Program:
@@ -505,6 +536,8 @@ class Plan:
         if keep:
             body.append(assign("keep", NewList()))
         body.append(if_(is_(attr("store", wasmtime_py.STORE_CONTEXT_ATTRIBUTE), None), do("closed_store")))
+        # Room for an unguarded host callback below this call (see wasmjit.boundary.headroom).
+        body.append(if_(is_(attr("HEADROOM", "armed"), True), do("check_headroom")))
         # Nothing between the test and the assignment can switch threads.
         body.append(if_(is_(attr("guard", "busy"), True), return_(call("nested", *args))))
         body.append(set_attr("guard", "busy", True))
