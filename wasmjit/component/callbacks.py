@@ -218,8 +218,10 @@ def _dispatch(env: Any, context: Any, type_: Any, args: Any, nargs: int, results
 
 
 def _result_error(ty: wit.WitType, exc: BaseException) -> BaseException:
-    error = TypeError(f"the host function's result does not fit {wit.wit_text(ty)}: {exc}")
-    return error
+    """What ``struct`` refusing a number result means: out of range, or not a number at all."""
+    text = str(exc)
+    kind = OverflowError if "requires" in text or "out of range" in text else TypeError
+    return kind(f"the host function's result does not fit {wit.wit_text(ty)}: {text}")
 
 
 def _annotated(callback: Callable[..., Any]) -> Any:
