@@ -43,7 +43,7 @@ import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Type
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
@@ -156,7 +156,10 @@ def test_fuzz_long_profile() -> None:
         if len(mismatches) >= 20:
             break
         if ran % 1000 == 0:
-            print(f"  {ran} cases, {time.monotonic() - started:.0f} s, {len(mismatches)} mismatches", flush=True)
+            with open("/proc/self/statm") as statm:  # resident memory: caches per WIT signature show here
+                rss = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+            elapsed = time.monotonic() - started
+            print(f"  {ran} cases, {elapsed:.0f} s, {len(mismatches)} mismatches, {rss:.0f} MiB resident", flush=True)
     assert not mismatches, f"WASMJIT_FUZZ_COMPONENT_SEED={base}\n" + report(mismatches, ran)
 
 
@@ -217,7 +220,7 @@ ERROR_CASES = (
 )
 
 #: Where wasmjit may raise a different exception than stock, and why.
-DOCUMENTED: Dict[str, Type[BaseException]] = {
+DOCUMENTED: Dict[str, type] = {
     # Stock hands an out-of-range int to a ctypes field, which wraps it
     # silently; wasmjit range-checks: OverflowError (issue 11).
     "u8-out-of-range": OverflowError,

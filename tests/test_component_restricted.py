@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CHILD = r"""
@@ -64,3 +66,53 @@ def test_component_calls_in_a_restricted_interpreter_use_reflect() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("ok"), done.stdout
+
+
+SWEEP = r"""
+import sys
+sys.path.insert(0, {root!r})
+import wasmtime, wasmtime.component as C
+import wasmjit.component as wc
+from tests.component_gen import FuncT, Prim, component_text
+
+ENGINE = wasmtime.Engine()
+ft = FuncT((("a", Prim("u32")),), Prim("u32"))
+component = C.Component(ENGINE, component_text(ft))
+linker = C.Linker(ENGINE)
+with linker.root() as root:
+    wc.define_callback(root, "f", lambda a: a * 2, backend={backend!r})
+store = wasmtime.Store(ENGINE)
+func = linker.instantiate(store, component).get_func(store, "run")
+run = wc.typed(store, func, backend={backend!r})
+stock = lambda: func(store, 21)
+
+def at_depth(d, call):
+    return at_depth(d - 1, call) if d > 0 else call()
+
+sys.setrecursionlimit(200)
+outcomes = set()
+for call in (lambda: run(21), stock):
+    for d in range(120, 200):
+        try:
+            r = at_depth(d, call)
+        except RecursionError:
+            outcomes.add("RecursionError")
+            continue
+        except Exception as exc:  # stock's own conversion at the limit: ctypes.ArgumentError
+            outcomes.add(type(exc).__name__)
+            continue
+        outcomes.add(r)
+        if r != 42:
+            print("WRONG", d, r)
+            raise SystemExit(1)
+print("ok", sorted(map(str, outcomes)))
+"""
+
+
+@pytest.mark.parametrize("backend", ["bytecode", "source", "reflect"])
+def test_component_host_functions_at_the_recursion_limit_never_give_a_wrong_value(backend: str) -> None:
+    code = textwrap.dedent(SWEEP.format(root=ROOT, backend=backend))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("ok"), done.stdout + done.stderr
+    assert "RecursionError" in done.stdout and "42" in done.stdout

@@ -892,6 +892,10 @@ def _enum(ty: wit.Enum, shape: Shape, mode: str) -> Codec:
     return Codec(ty, lower, lift, True)
 
 
+#: How many distinct values of one flags type keep their encoding (and one enum.Flag member per value).
+MAX_CACHED = 4096
+
+
 def _flags(ty: wit.Flags, shape: Shape, mode: str) -> Codec:
     names = [_name(n) for n in ty.names]
     keepalive = [e[0] for e in names]
@@ -920,37 +924,64 @@ def _flags(ty: wit.Flags, shape: Shape, mode: str) -> Codec:
         return [i for i, m in enumerate(members) if m in value]
 
     vectors = [name_vec.pack(size, data) for _, size, data in names]
-
-    def lower(value: Any, at: int, extra: int, keep: List[Any]) -> None:
-        indices = members_of(value)
-        # The name vectors of the members, side by side, in a new bytes object.
-        array_bytes = b"".join([vectors[index] for index in indices])
-        keep.append(array_bytes)
-        keep.append(keepalive)
-        _pack_header(MEMORY, at, _FLAGS, len(indices), id(array_bytes) + _BYTES_DATA)
+    vector_size = LAYOUT.name
 
     if cls is None:
+
+        def lower(value: Any, at: int, extra: int, keep: List[Any]) -> None:
+            indices = members_of(value)
+            # The name vectors of the members, side by side, in a new bytes object.
+            array_bytes = b"".join([vectors[index] for index in indices])
+            keep.append(array_bytes)
+            keep.append(keepalive)
+            _pack_header(MEMORY, at, _FLAGS, len(indices), id(array_bytes) + _BYTES_DATA)
 
         def lift(at: int) -> Any:
             n, data = _unpack_vec(MEMORY, at + OF)
             out = set()
-            for i in range(n):
-                size, address = name_vec.unpack_from(MEMORY, data + i * LAYOUT.name)
-                out.add(by_name[bytes(MEMORY[address : address + size])])
+            for address in range(data, data + n * vector_size, vector_size):
+                size, name = name_vec.unpack_from(MEMORY, address)
+                out.add(by_name[bytes(MEMORY[name : name + size])])
             return out
 
-    else:
-        empty = cls(0)
+        return Codec(ty, lower, lift, True)
 
-        def lift(at: int) -> Any:
-            n, data = _unpack_vec(MEMORY, at + OF)
-            out = empty
-            for i in range(n):
-                size, address = name_vec.unpack_from(MEMORY, data + i * LAYOUT.name)
-                out |= by_name[bytes(MEMORY[address : address + size])]
-            return out
+    # An enum.Flag: a value is its integer; the name vectors of each integer met are made once
+    # (and kept: as many as distinct values cross, at most MAX_CACHED), as is each result's member.
+    bit_of = {e[0]: int(members[i]._value_) for i, e in enumerate(names)}
+    member_bits = [(int(m._value_), i) for i, m in enumerate(members)]
+    encoded: Dict[int, Tuple[bytes, int]] = {}
+    decoded: Dict[int, Any] = {}
 
-    return Codec(ty, lower, lift, True)
+    def lower_flag(value: Any, at: int, extra: int, keep: List[Any]) -> None:
+        if not isinstance(value, cls):
+            raise TypeError(f"expected {cls.__name__} for {wit.wit_text(ty)}, got {type(value).__name__}")
+        bits = value._value_
+        found = encoded.get(bits)
+        if found is None:
+            indices = [i for bit, i in member_bits if bits & bit == bit and bit]
+            found = (b"".join([vectors[i] for i in indices]), len(indices))
+            if len(encoded) < MAX_CACHED:
+                encoded[bits] = found
+        array_bytes, count = found
+        keep.append(array_bytes)
+        keep.append(keepalive)
+        _pack_header(MEMORY, at, _FLAGS, count, id(array_bytes) + _BYTES_DATA)
+
+    def lift_flag(at: int) -> Any:
+        n, data = _unpack_vec(MEMORY, at + OF)
+        bits = 0
+        for address in range(data, data + n * vector_size, vector_size):
+            size, name = name_vec.unpack_from(MEMORY, address)
+            bits |= bit_of[bytes(MEMORY[name : name + size])]
+        member = decoded.get(bits)
+        if member is None:
+            member = cls(bits)
+            if len(decoded) < MAX_CACHED:
+                decoded[bits] = member
+        return member
+
+    return Codec(ty, lower_flag, lift_flag, True)
 
 
 # Kinds -----------------------------------------------------------------------------------------

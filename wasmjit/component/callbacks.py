@@ -7,6 +7,7 @@ import ctypes
 import struct
 import threading
 import types
+import weakref
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from wasmtime import _bindings as _b
@@ -60,7 +61,11 @@ class HostFunction:
 
         # What wasmtime calls: a function of its own (its globals name this object), whose code
         # is the dispatcher below or, once specialised, the trampoline's own (see _install).
-        self.entry = types.FunctionType(_dispatch.__code__, {"host": self, "__builtins__": builtins}, "entry")
+        # (A weak reference: the entry must not keep this object in a cycle with it; lifetimes'
+        # owner keeps both alive until wasmtime's finalizer releases them.)
+        self.entry = types.FunctionType(
+            _dispatch.__code__, {"host": weakref.proxy(self), "__builtins__": builtins}, "entry"
+        )
         self.thunk = calls_rt.HostCallback(self.entry)
 
     def __del__(self) -> None:
@@ -118,7 +123,8 @@ class HostFunction:
     def _through_stock(self, func_type: wit.FuncType) -> Callable[..., Any]:
         from wasmtime.component import _linker as stock_linker
 
-        stock_user = self.stock_callback or (lambda store, *args: self.callback(*args))
+        callback = self.callback  # (not self: the slab entry must not keep this object alive)
+        stock_user = self.stock_callback or (lambda store, *args: callback(*args))
         index = stock_linker.FUNCTIONS.allocate(stock_user)
         self._stock_indices.append(index)  # released with this object (see __del__)
         stock_impl = stock_linker.func_impl
@@ -177,12 +183,13 @@ class HostFunction:
         mismatch = values.TypeMismatch
         park = calls_rt.park
         result_type = plan.func_type.result
+        host = weakref.proxy(self)  # the trampolines this binds into are this object's own
 
         def failed(
             exc: BaseException, context: Any, type_: Any, args: Any, nargs: int, results: Any, nresults: int
         ) -> Any:
             if type(exc) is mismatch:
-                return self.specialise_and_call(None, context, type_, args, nargs, results, nresults)
+                return host.specialise_and_call(None, context, type_, args, nargs, results, nresults)
             if isinstance(exc, struct.error) and result_type is not None:
                 exc = _result_error(result_type, exc)
             return park(exc)
