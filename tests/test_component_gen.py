@@ -352,8 +352,9 @@ _CRASH = textwrap.dedent(
         # char::from_u32 and panics ("called `Option::unwrap()` on a `None` value"): abort.
         ("(('x', Prim('char')),)", "None", "('\\ud800',)", "None", "panicked"),
         # A host function returning a string with a lone surrogate: the UnicodeEncodeError
-        # inside stock's func_impl ends in a segmentation fault.
-        ("()", "Prim('string')", "()", "'\\udfff'", ""),
+        # inside stock's func_impl ends in a segmentation fault on 3.11 here; on 3.12 and
+        # 3.13 it was seen to surface as the error instead (what is left in memory decides).
+        ("()", "Prim('string')", "()", "'\\udfff'", "UnicodeEncodeError?"),
     ],
     ids=["char-argument-surrogate-aborts", "string-result-surrogate-crashes"],
 )
@@ -361,8 +362,11 @@ def test_stock_crashes_on_surrogates(params: str, result: str, args: str, return
     """Pinned stock crashes (in a subprocess): wasmjit must raise instead (a test in test_component_fuzz.py)."""
     code = _CRASH.format(tests=str(Path(__file__).parent), params=params, result=result, args=args, returns=returns)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    if signal.endswith("?") and done.returncode == 0:  # a crash, or at least never a value
+        assert signal[:-1] in done.stdout, (done.stdout, done.stderr[-2000:])
+        return
     assert done.returncode < 0 or done.returncode > 1, (done.returncode, done.stdout, done.stderr[-2000:])
-    assert signal in done.stderr
+    assert signal.rstrip("?") in done.stderr or signal.endswith("?")
 
 
 def test_stock_string_argument_with_surrogate_raises() -> None:
