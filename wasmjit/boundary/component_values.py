@@ -300,10 +300,10 @@ def _prim(ty: wit.Prim, mode: str) -> Codec:
                 raise ValueError(f"{value!r} is a surrogate, not a Unicode scalar value (char)")
             pack(MEMORY, at, kind, code)
 
-        def lift(at: int) -> Any:
+        def lift_char(at: int) -> Any:
             return chr(unpack_payload(MEMORY, at + OF)[0])
 
-        return Codec(ty, lower, lift, False)
+        return Codec(ty, lower, lift_char, False)
 
     if name == "bool":
 
@@ -341,20 +341,8 @@ def _prim(ty: wit.Prim, mode: str) -> Codec:
                     raise _range_error(name, value) from None
                 raise TypeError(f"expected int for {name}, got {type(value).__name__}") from None
 
-    if name == "bool":
-
-        def lift(at: int) -> Any:
-            return unpack_payload(MEMORY, at + OF)[0]
-
-    elif name in ("f32", "f64"):
-
-        def lift(at: int) -> Any:
-            return unpack_payload(MEMORY, at + OF)[0]
-
-    else:
-
-        def lift(at: int) -> Any:
-            return unpack_payload(MEMORY, at + OF)[0]
+    def lift(at: int) -> Any:
+        return unpack_payload(MEMORY, at + OF)[0]
 
     return Codec(ty, lower, lift, False)
 

@@ -70,6 +70,19 @@ PRIVATE_NAMES: Tuple[Tuple[str, str], ...] = (
     ("wasmtime._ffi", "WASMTIME_EXTERN_MEMORY"),
     ("wasmtime._ffi", "WASMTIME_EXTERN_FUNC"),
     ("wasmtime", "Memory._from_raw"),
+    # wasmjit.component (and install()'s component paths)
+    ("wasmtime._bindings", "wasmtime_component_val_t"),
+    ("wasmtime._bindings", "wasmtime_component_valrecord_entry_t"),
+    ("wasmtime._bindings", "wasmtime_component_func_type_t"),
+    ("wasmtime._bindings", "wasm_name_t"),
+    ("wasmtime.component", "Func._from_raw"),
+    ("wasmtime.component", "FuncType._from_ptr"),
+    ("wasmtime.component", "LinkerInstance._assert_not_locked"),
+    ("wasmtime.component._enter", "LAST_EXCEPTION"),
+    ("wasmtime.component._enter", "maybe_raise_last_exn"),
+    ("wasmtime.component._enter", "enter_wasm"),
+    ("wasmtime.component._linker", "FUNCTIONS"),
+    ("wasmtime.component._linker", "func_impl"),
 )
 
 #: Attributes wasmtime-py sets on its objects (checked on live objects by the tests).

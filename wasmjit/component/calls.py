@@ -228,7 +228,8 @@ def _typed(
     flat_at = {f"flat_at_{i}": base + plan.flat_offsets[plan.flat_records.index(i)] for i in plan.flat_headers_packed}
     octets = memoryview(arena).cast("B")
     views = {f"view_{code}": octets.cast(code) for code in plan.view_codes}  # type: ignore[call-overload]
-    handle = type(func._func).from_buffer_copy(func._func)
+    original = wasmtime_py.func_handle(func)
+    handle = type(original).from_buffer_copy(original)
     lowers = {
         f"lower_{n}": values.codec(func_type.params[i][1], shapes[i], mode).lower for n, i in enumerate(plan.unpacked)
     }

@@ -49,7 +49,8 @@ def _new_entry(func: Any, store: wasmtime.Store) -> _Entry:
     func_type = func_wit_type(store, func)
     # Nothing cached refers to the store strongly: it is freed when stock would free it.
     proxy = weakref.proxy(store)
-    handle = type(func._func).from_buffer_copy(func._func)
+    original = wasmtime_py.func_handle(func)
+    handle = type(original).from_buffer_copy(original)
     stock_func = _c.Func._from_raw(handle)
 
     def stock_call(*args: Any) -> Any:
@@ -72,7 +73,7 @@ def _func_call(self: Any, store: Any, *params: Any) -> Any:
     table = _per_store.get(store)
     if table is None:
         table = _per_store[store] = {}
-    key = bytes(self._func)
+    key = bytes(wasmtime_py.func_handle(self))
     entry = table.get(key)
     if entry is None:
         try:
