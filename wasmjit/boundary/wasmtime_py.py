@@ -75,6 +75,7 @@ PRIVATE_NAMES: Tuple[Tuple[str, str], ...] = (
     ("wasmtime._bindings", "wasmtime_component_valrecord_entry_t"),
     ("wasmtime._bindings", "wasmtime_component_func_type_t"),
     ("wasmtime._bindings", "wasm_name_t"),
+    ("wasmtime", "StoreContext._invalidate"),
     ("wasmtime.component", "Func._from_raw"),
     ("wasmtime.component", "FuncType._from_ptr"),
     ("wasmtime.component", "LinkerInstance._assert_not_locked"),
