@@ -387,9 +387,8 @@ def _component_call(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
     failed, raise_error, lift = bindings.failed, bindings.raise_error, bindings.lift
     packed = plan.packed
     kinds = plan.param_kinds
-    stride = component_values_stride()
     lowers = [
-        (getattr(bindings, f"lower_{n}"), i, args_at + i * stride, args_at + plan.extra_offsets[n])
+        (getattr(bindings, f"lower_{n}"), i, getattr(bindings, f"at_{n}"), getattr(bindings, f"extra_{n}"))
         for n, i in enumerate(plan.unpacked)
     ]
     nparams = len(plan.func_type.params)

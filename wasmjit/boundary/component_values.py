@@ -51,6 +51,7 @@ from wasmtime import _ffi as _stock_ffi
 from wasmtime import component as _c
 
 from ..model import wit
+from ..model.component_plan import flat_field
 from ..model.shapes import STOCK, Shape, Some
 from . import ffi
 
@@ -182,23 +183,8 @@ def _view(code: str) -> memoryview:
 
 # Primitive formats -----------------------------------------------------------------
 
-_PRIM_CODE = {
-    "bool": "?",
-    "s8": "b",
-    "u8": "B",
-    "s16": "h",
-    "u16": "H",
-    "s32": "i",
-    "u32": "I",
-    "s64": "q",
-    "u64": "Q",
-    "f32": "f",
-    "f64": "d",
-    "char": "I",
-}
+_PRIM_CODE = wit.PRIM_CODES
 _PRIM_KIND = {"char": "char", "bool": "bool"}
-#: Primitives a flat record reads and writes with one struct call.
-_FLAT_PRIMS = ("s8", "u8", "s16", "u16", "s32", "u32", "s64", "u64", "f32", "f64")
 _ARRAY_CODE = {"s8": "b", "u8": "B", "s16": "h", "u16": "H", "s32": "i", "u32": "I", "s64": "q", "u64": "Q"}
 _INT_BITS = {"s8": 8, "u8": 8, "s16": 16, "u16": 16, "s32": 32, "u32": 32, "s64": 64, "u64": 64}
 
@@ -237,6 +223,9 @@ class Codec:
     """True if a value of this type has heap parts (results need ``val_clone``/``val_delete``)."""
     static: int = 0
     """Bytes of out-of-line storage ``lower`` writes at ``extra`` (see :func:`static_size`)."""
+    constants: Any = None
+    """What lowered values point to and never changes (field, case and flag names): owned by the
+    codec, which lives as long as the process (:func:`codec` caches it), not kept per call."""
 
 
 _cache: Dict[Tuple[Any, Any, str], Codec] = {}
@@ -486,15 +475,7 @@ def _record(ty: wit.Record, shape: Shape, mode: str) -> Codec:
         _VEC.pack_into(template, i * _ENTRY, size, address)
     cls = shape.py
     attrs = shape.attrs if cls is not None else tuple(names)
-    flat = n > 0 and all(
-        isinstance(t, wit.Prim)
-        and t.name in _FLAT_PRIMS
-        # wasmtime-py takes only floats for f32/f64; struct would take ints too.
-        and not (mode == "stock" and t.name == "f64")
-        # f32 through a view would round out-of-range values to inf; the codec raises.
-        and t.name != "f32"
-        for _, t in ty.fields
-    )
+    flat = n > 0 and all(flat_field(t, mode) for _, t in ty.fields)
 
     if cls is None:
         new_record = _c.Record.__new__
@@ -549,7 +530,6 @@ def _record(ty: wit.Record, shape: Shape, mode: str) -> Codec:
             except AttributeError as exc:
                 raise missing(value, getattr(exc, "name", None) or "?") from None
             MEMORY[extra : extra + end] = template_bytes
-            keep.append(keepalive)
             try:
                 for (view, offset, width), item in zip(writers, items, strict=True):
                     view[(extra + offset) // width] = item
@@ -564,7 +544,7 @@ def _record(ty: wit.Record, shape: Shape, mode: str) -> Codec:
             data = _unpack_ptr(MEMORY, at + OF + 8)[0]
             return make(unpack_payloads(MEMORY, data))
 
-        return Codec(ty, lower, lift, True, static)
+        return Codec(ty, lower, lift, True, static, keepalive)
 
     template_bytes = bytes(template)
     end = len(template_bytes)
@@ -578,7 +558,6 @@ def _record(ty: wit.Record, shape: Shape, mode: str) -> Codec:
     def lower(value: Any, at: int, extra: int, keep: List[Any]) -> None:  # type: ignore[no-redef]
         check(value)
         MEMORY[extra : extra + end] = template_bytes
-        keep.append(keepalive)
         address = extra + _ENTRY_VAL
         for attr, low, field_extra in fields:
             try:
@@ -598,7 +577,7 @@ def _record(ty: wit.Record, shape: Shape, mode: str) -> Codec:
             address += _ENTRY
         return make(values)
 
-    return Codec(ty, lower, lift, True, static)
+    return Codec(ty, lower, lift, True, static, keepalive)
 
 
 def _tuple(ty: wit.Tuple_, shape: Shape, mode: str) -> Codec:
@@ -810,7 +789,7 @@ def _variant_like(ty: Any, shape: Shape, mode: str) -> Codec:
             pointer = _unpack_ptr(MEMORY, at + OF)[0]
             return some_lift(pointer) if pointer else None
 
-        return Codec(ty, lower_option, lift_option, True, static)
+        return Codec(ty, lower_option, lift_option, True, static, keepalive)
 
     def lower(value: Any, at: int, extra: int, keep: List[Any]) -> None:
         index, payload = pick(value)
@@ -824,7 +803,6 @@ def _variant_like(ty: Any, shape: Shape, mode: str) -> Codec:
         elif is_result:
             _RESULT_HEADER.pack_into(MEMORY, at, kind, index == 0, pointer)
         else:
-            keep.append(keepalive)
             _, size, address = names[index]
             _VARIANT_HEADER.pack_into(MEMORY, at, kind, size, address, pointer)
 
@@ -842,7 +820,7 @@ def _variant_like(ty: Any, shape: Shape, mode: str) -> Codec:
         payload = None if payload_codec is None else payload_codec.lift(pointer)
         return build(index, payload)
 
-    return Codec(ty, lower, lift, True, static)
+    return Codec(ty, lower, lift, True, static, keepalive)
 
 
 # Enums and flags ------------------------------------------------------------------------
@@ -869,7 +847,6 @@ def _enum(ty: wit.Enum, shape: Shape, mode: str) -> Codec:
             raise (TypeError if cls is not None and not isinstance(value, cls) else ValueError)(
                 f"expected {expected} for {wit.wit_text(ty)}, got {value!r}"
             ) from None
-        keep.append(keepalive)
         _, size, address = names[index]
         _pack_header(MEMORY, at, _ENUM, size, address)
 
@@ -877,7 +854,7 @@ def _enum(ty: wit.Enum, shape: Shape, mode: str) -> Codec:
         size, data = _unpack_vec(MEMORY, at + OF)
         return by_name[bytes(MEMORY[data : data + size])]
 
-    return Codec(ty, lower, lift, True)
+    return Codec(ty, lower, lift, True, 0, keepalive)
 
 
 #: How many distinct values of one flags type keep their encoding (and one enum.Flag member per value).
@@ -921,7 +898,6 @@ def _flags(ty: wit.Flags, shape: Shape, mode: str) -> Codec:
             # The name vectors of the members, side by side, in a new bytes object.
             array_bytes = b"".join([vectors[index] for index in indices])
             keep.append(array_bytes)
-            keep.append(keepalive)
             _pack_header(MEMORY, at, _FLAGS, len(indices), id(array_bytes) + _BYTES_DATA)
 
         def lift(at: int) -> Any:
@@ -932,7 +908,7 @@ def _flags(ty: wit.Flags, shape: Shape, mode: str) -> Codec:
                 out.add(by_name[bytes(MEMORY[name : name + size])])
             return out
 
-        return Codec(ty, lower, lift, True)
+        return Codec(ty, lower, lift, True, 0, keepalive)
 
     # An enum.Flag: a value is its integer; the name vectors of each integer met are made once
     # (and kept: as many as distinct values cross, at most MAX_CACHED), as is each result's member.
@@ -953,7 +929,6 @@ def _flags(ty: wit.Flags, shape: Shape, mode: str) -> Codec:
                 encoded[bits] = found
         array_bytes, count = found
         keep.append(array_bytes)
-        keep.append(keepalive)
         _pack_header(MEMORY, at, _FLAGS, count, id(array_bytes) + _BYTES_DATA)
 
     def lift_flag(at: int) -> Any:
@@ -969,35 +944,31 @@ def _flags(ty: wit.Flags, shape: Shape, mode: str) -> Codec:
                 decoded[bits] = member
         return member
 
-    return Codec(ty, lower_flag, lift_flag, True)
+    return Codec(ty, lower_flag, lift_flag, True, 0, keepalive)
 
 
 # Kinds -----------------------------------------------------------------------------------------
+
+
+_KIND_NAMES: Dict[type, str] = {
+    wit.String: "string",
+    wit.List: "list",
+    wit.Record: "record",
+    wit.Tuple_: "tuple",
+    wit.Variant: "variant",
+    wit.Enum: "enum",
+    wit.Option: "option",
+    wit.Result: "result",
+    wit.Flags: "flags",
+    wit.Resource: "resource",
+}
 
 
 def kind_of(ty: wit.WitType) -> int:
     """The ``val_t`` kind byte of a value of ``ty``."""
     if isinstance(ty, wit.Prim):
         return prim_kind(ty.name)
-    if isinstance(ty, wit.String):
-        return K["string"]
-    if isinstance(ty, wit.List):
-        return K["list"]
-    if isinstance(ty, wit.Record):
-        return K["record"]
-    if isinstance(ty, wit.Tuple_):
-        return K["tuple"]
-    if isinstance(ty, wit.Variant):
-        return K["variant"]
-    if isinstance(ty, wit.Enum):
-        return K["enum"]
-    if isinstance(ty, wit.Option):
-        return K["option"]
-    if isinstance(ty, wit.Result):
-        return K["result"]
-    if isinstance(ty, wit.Flags):
-        return K["flags"]
-    return K["resource"]
+    return K[_KIND_NAMES[type(ty)]]
 
 
 _BOOL = K["bool"]

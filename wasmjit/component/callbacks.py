@@ -21,7 +21,7 @@ from ..model import wit
 from ..model.component_plan import ComponentPlan, component_plan
 from ..model.plan import Direction
 from ..model.shapes import STOCK
-from .calls import signature_shapes, uses_resources
+from .calls import signature_shapes
 
 __all__ = ["define_callback", "HostFunction"]
 
@@ -97,7 +97,7 @@ class HostFunction:
             result_shape = STOCK
         else:
             shapes, result_shape = signature_shapes(func_type, _annotated(self.callback), what)
-        if uses_resources(func_type):
+        if func_type.uses_resources:
             if not all(shape.is_stock for shape in shapes) or not result_shape.is_stock:
                 raise TypeError(
                     f"{what}: {func_type} involves resources: it is called through wasmtime-py's own"

@@ -6,7 +6,7 @@ import ctypes
 import inspect
 import struct
 import typing
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import wasmtime
 from wasmtime import component as _c
@@ -97,30 +97,6 @@ def signature_shapes(func_type: wit.FuncType, signature: Any, what: str) -> Tupl
     return tuple(shapes), result_shape
 
 
-def _has_resource(ty: Optional[wit.WitType]) -> bool:
-    if ty is None:
-        return False
-    if isinstance(ty, wit.Resource):
-        return True
-    if isinstance(ty, wit.List):
-        return _has_resource(ty.element)
-    if isinstance(ty, wit.Record):
-        return any(_has_resource(t) for _, t in ty.fields)
-    if isinstance(ty, wit.Tuple_):
-        return any(_has_resource(t) for t in ty.elements)
-    if isinstance(ty, wit.Variant):
-        return any(_has_resource(t) for _, t in ty.cases)
-    if isinstance(ty, wit.Option):
-        return _has_resource(ty.payload)
-    if isinstance(ty, wit.Result):
-        return _has_resource(ty.ok) or _has_resource(ty.err)
-    return False
-
-
-def uses_resources(func_type: wit.FuncType) -> bool:
-    return any(_has_resource(t) for _, t in func_type.params) or _has_resource(func_type.result)
-
-
 def _lowering_error(ty: wit.WitType, shape: Shape, value: Any, mode: str) -> Optional[BaseException]:
     """What the codec of ``ty`` raises for ``value`` (lowered into scratch memory), or ``None``."""
     codec = values.codec(ty, shape, mode)
@@ -204,7 +180,7 @@ def _typed(
     name: Optional[str],
     stock_call: Optional[Callable[..., Any]],
 ) -> Callable[..., Any]:
-    if uses_resources(func_type):
+    if func_type.uses_resources:
         if not all(shape.is_stock for shape in shapes) or not result_shape.is_stock:
             raise TypeError(
                 f"{func_type} involves resources: it is called through wasmtime-py's own conversion,"
@@ -230,9 +206,11 @@ def _typed(
     views = {f"view_{code}": octets.cast(code) for code in plan.view_codes}  # type: ignore[call-overload]
     original = wasmtime_py.func_handle(func)
     handle = type(original).from_buffer_copy(original)
-    lowers = {
-        f"lower_{n}": values.codec(func_type.params[i][1], shapes[i], mode).lower for n, i in enumerate(plan.unpacked)
-    }
+    lowers: Dict[str, Any] = {}
+    for n, i in enumerate(plan.unpacked):
+        lowers[f"lower_{n}"] = values.codec(func_type.params[i][1], shapes[i], mode).lower
+        lowers[f"at_{n}"] = base + i * values.LAYOUT.val
+        lowers[f"extra_{n}"] = base + plan.extra_offsets[n]
     lift = None
     if func_type.result is not None and not plan.result_packed:
         lift = values.codec(func_type.result, result_shape, mode).lift

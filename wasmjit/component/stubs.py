@@ -100,25 +100,6 @@ class _Level:
         )
 
 
-def _has_resource(ty: Optional[wit.WitType]) -> bool:
-    """Whether ``own``/``borrow`` occurs in ``ty`` (wasmjit then calls through stock conversion)."""
-    if isinstance(ty, wit.Resource):
-        return True
-    if isinstance(ty, wit.List):
-        return _has_resource(ty.element)
-    if isinstance(ty, wit.Option):
-        return _has_resource(ty.payload)
-    if isinstance(ty, wit.Result):
-        return _has_resource(ty.ok) or _has_resource(ty.err)
-    if isinstance(ty, wit.Record):
-        return any(_has_resource(t) for _, t in ty.fields)
-    if isinstance(ty, wit.Tuple_):
-        return any(_has_resource(t) for t in ty.elements)
-    if isinstance(ty, wit.Variant):
-        return any(_has_resource(t) for _, t in ty.cases)
-    return False
-
-
 def _read_level(items: Dict[str, Any], engine: Any) -> _Level:
     from wasmtime import component as c
 
@@ -135,7 +116,7 @@ def _read_level(items: Dict[str, Any], engine: Any) -> _Level:
         ty = component_item_type(extern)
         if isinstance(ty, c.FuncType):
             func_type = wit.func_type_from_wasmtime(ty)
-            resources = any(_has_resource(t) for _, t in func_type.params) or _has_resource(func_type.result)
+            resources = func_type.uses_resources
             level.order.append(("func", len(level.funcs)))
             level.funcs.append(_Func(name, attributes[name], func_type, resources))
         elif isinstance(ty, c.ComponentInstanceType):
@@ -203,7 +184,7 @@ class _Namer:
         return name
 
     def collect(self, ty: Optional[wit.WitType], hint: str) -> None:
-        if ty is None or _has_resource(ty):
+        if ty is None or wit.contains_resource(ty):
             return
         if isinstance(ty, wit.List):
             self.collect(ty.element, hint + "Item")
@@ -286,7 +267,7 @@ class _Writer:
         if isinstance(ty, wit.Result):
             self.used.update(("Ok", "Err"))
             return f"Ok[{self.ann(ty.ok, shadowed)}] | Err[{self.ann(ty.err, shadowed)}]"
-        if isinstance(ty, wit.Resource) or _has_resource(ty):
+        if isinstance(ty, wit.Resource) or wit.contains_resource(ty):
             self.used.add("Any")
             return "Any"
         return self.namer.names[ty]
@@ -440,7 +421,7 @@ def _attribute_names(level: _Level, into: Set[str]) -> None:
 
 def _collect_types(level: _Level, namer: _Namer, wit_names: Dict[Any, str]) -> None:
     for name, ty in level.types:
-        if isinstance(ty, _NOMINAL) and not _has_resource(ty):
+        if isinstance(ty, _NOMINAL) and not wit.contains_resource(ty):
             if ty not in namer.names:
                 wit_names[ty] = name
             namer.collect(ty, name)

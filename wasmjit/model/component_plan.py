@@ -37,24 +37,31 @@ __all__ = [
     "HOST_FIELDS",
     "component_plan",
     "PACKED_PRIMS",
+    "flat_field",
     "AnyPlan",
     "AnyBindings",
 ]
 
 #: Primitives written and read together in the plan's one ``struct`` call.
-PACKED_PRIMS = ("s8", "u8", "s16", "u16", "s32", "u32", "s64", "u64", "f32", "f64")
-_CODES = {
-    "s8": "b",
-    "u8": "B",
-    "s16": "h",
-    "u16": "H",
-    "s32": "i",
-    "u32": "I",
-    "s64": "q",
-    "u64": "Q",
-    "f32": "f",
-    "f64": "d",
-}
+PACKED_PRIMS = wit.NUMBERS
+_CODES = wit.PRIM_CODES
+
+
+def flat_field(ty: wit.WitType, mode: str) -> bool:
+    """Whether a record field of type ``ty`` can be stored by an item store and read by ``struct``.
+
+    Numbers, but not ``f32`` (a typed view rounds an out-of-range value to
+    inf, where the codec raises), and not ``f64`` in ``stock`` mode
+    (wasmtime-py takes only floats there; the view takes ints too).  The one
+    rule for records of numbers: the plan's :attr:`ComponentPlan.flat_records`
+    and the record codec both follow it.
+    """
+    return (
+        isinstance(ty, wit.Prim)
+        and ty.name in wit.NUMBERS
+        and ty.name != "f32"
+        and not (mode == "stock" and ty.name == "f64")
+    )
 
 
 #: Fields every typed component call binds (then ``lower_0``, ``lower_1``... per unpacked parameter).
@@ -93,7 +100,7 @@ RESERVED_NAMES = frozenset(
     )
 )  # fmt: skip
 #: Numbered names the programs use: ``kind_<i>``, ``lower_<n>``, ``lift_<n>``, and ``p<i>`` for renamed parameters.
-_NUMBERED = re.compile(r"^((kind_|lower_|lift_|p|K_|flat_at_)\d+|view_[a-zA-Z])$")
+_NUMBERED = re.compile(r"^((kind_|lower_|lift_|at_|extra_|p|K_|flat_at_)\d+|view_[a-zA-Z])$")
 
 
 class ComponentBindings:
@@ -162,11 +169,7 @@ class ComponentPlan:
             if not isinstance(ty, wit.Record) or not ty.fields:
                 continue
             attrs = self._record_attrs(i)
-            numbers = all(
-                isinstance(t, wit.Prim) and t.name in PACKED_PRIMS and t.name != "f32"
-                and not (self.mode == "stock" and t.name == "f64")
-                for _, t in ty.fields
-            )  # fmt: skip
+            numbers = all(flat_field(t, self.mode) for _, t in ty.fields)
             if numbers and all(a.isidentifier() and not keyword.iskeyword(a) for a in attrs):
                 out.append(i)
         return tuple(out)
@@ -402,7 +405,8 @@ class ComponentPlan:
         if self.direction is Direction.CALL:
             views = tuple(f"view_{code}" for code in self.view_codes)
             flats = tuple(f"flat_at_{i}" for i in self.flat_headers_packed)
-            return CALL_FIELDS + tuple(f"lower_{n}" for n in range(len(self.unpacked))) + views + flats
+            converted = tuple(f"{what}_{n}" for n in range(len(self.unpacked)) for what in ("lower", "at", "extra"))
+            return CALL_FIELDS + converted + views + flats
         return HOST_FIELDS + tuple(f"lift_{n}" for n in range(len(self.unpacked)))
 
     def bind_values(self, **values: Any) -> "ComponentBindings":
@@ -425,7 +429,6 @@ class ComponentPlan:
         return self._host_program()
 
     def _call_program(self) -> ir.Program:
-        from ..boundary.component_values import LAYOUT
 
         names = self.param_names
         body: list[ir.Stmt] = []
@@ -453,9 +456,8 @@ class ComponentPlan:
         for i, code, index, attribute in self.flat_stores:
             lowering.append(ir.SetItem(ir.Name(f"view_{code}"), ir.Literal(index), attr(names[i], attribute)))
         for n, i in enumerate(self.unpacked):
-            at = call("offset", "args", i * LAYOUT.val)
-            extra = call("offset", "args", self.extra_offsets[n])
-            lowering.append(do(f"lower_{n}", names[i], at, extra, "keep"))
+            # Where its val_t and its fixed-size parts go: addresses in this caller's arena, bound.
+            lowering.append(do(f"lower_{n}", names[i], f"at_{n}", f"extra_{n}", "keep"))
         if lowering:
             body.append(try_(lowering, (return_(call("failed", "exc", *names)),), name="exc"))
         call_args = ("func_arg", "context_arg", "args_arg", "NARGS", "results_arg", "NRESULTS")

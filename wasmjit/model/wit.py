@@ -33,6 +33,10 @@ __all__ = [
     "WitType",
     "FuncType",
     "PRIMS",
+    "PRIM_CODES",
+    "NUMBERS",
+    "children",
+    "contains_resource",
     "from_wasmtime",
     "func_type_from_wasmtime",
     "python_name",
@@ -48,6 +52,25 @@ class Prim:
 
 
 PRIMS = ("bool", "s8", "u8", "s16", "u16", "s32", "u32", "s64", "u64", "f32", "f64", "char")
+
+#: The ``struct`` code of each primitive's payload in a ``val_t`` (``char``: its code point).
+PRIM_CODES = {
+    "bool": "?",
+    "s8": "b",
+    "u8": "B",
+    "s16": "h",
+    "u16": "H",
+    "s32": "i",
+    "u32": "I",
+    "s64": "q",
+    "u64": "Q",
+    "f32": "f",
+    "f64": "d",
+    "char": "I",
+}
+
+#: The primitives that are numbers (``struct`` converts them without a per-value check of ours).
+NUMBERS = ("s8", "u8", "s16", "u16", "s32", "u32", "s64", "u64", "f32", "f64")
 
 
 @dataclass(frozen=True)
@@ -113,12 +136,41 @@ class Resource:
 WitType = Union[Prim, String, List, Record, Tuple_, Variant, Enum, Option, Result, Flags, Resource]
 
 
+def children(ty: "WitType") -> "Tuple[WitType, ...]":
+    """The types directly inside ``ty`` (payloads that are absent left out)."""
+    if isinstance(ty, List):
+        return (ty.element,)
+    if isinstance(ty, Record):
+        return tuple(t for _, t in ty.fields)
+    if isinstance(ty, Tuple_):
+        return ty.elements
+    if isinstance(ty, Variant):
+        return tuple(t for _, t in ty.cases if t is not None)
+    if isinstance(ty, Option):
+        return (ty.payload,)
+    if isinstance(ty, Result):
+        return tuple(t for t in (ty.ok, ty.err) if t is not None)
+    return ()
+
+
+def contains_resource(ty: "Optional[WitType]") -> bool:
+    """Whether an ``own``/``borrow`` stands anywhere in ``ty``."""
+    if ty is None:
+        return False
+    return isinstance(ty, Resource) or any(contains_resource(t) for t in children(ty))
+
+
 @dataclass(frozen=True)
 class FuncType:
     """A component function's type: named parameters and at most one result."""
 
     params: "Tuple[Tuple[str, WitType], ...]"
     result: "Optional[WitType]"
+
+    @property
+    def uses_resources(self) -> bool:
+        """An ``own``/``borrow`` stands somewhere in a parameter or the result."""
+        return any(contains_resource(t) for _, t in self.params) or contains_resource(self.result)
 
     def __str__(self) -> str:
         params = ", ".join(f"{name}: {wit_text(ty)}" for name, ty in self.params)
