@@ -428,3 +428,71 @@ def test_ownership_script_with_stock() -> None:
     """The ownership script itself, on stock (fewer calls: stock is ~10x slower): stock keeps memory flat too."""
     growth, _ = ownership_run("stock", None, 3_000, 500)
     assert growth <= OWNERSHIP_GROWTH_LIMIT, f"stock grew {growth / 2**20:.1f} MiB"
+
+
+_LAST_RESULT_SCRIPT = textwrap.dedent(
+    """
+    import gc, os, sys
+    import wasmtime, wasmtime.component as wc
+    import wasmjit.component as wjc
+
+    backend = None if sys.argv[1] == "-" else sys.argv[1]
+    SIZE = 1 << 20  # each result string: 1 MiB of wasmtime's heap, copied out of the guest
+    text = '''
+    (component
+      (core module $m
+        (memory (export "memory") 40)
+        (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (i32.const 2097152))
+        (func (export "make") (param $n i32) (result i32)
+          (i32.store (i32.const 16) (i32.const 65536))
+          (i32.store (i32.const 20) (local.get $n))
+          (i32.const 16)))
+      (core instance $i (instantiate $m))
+      (func (export "make") (param "n" u32) (result string)
+        (canon lift (core func $i "make") (memory (core memory $i "memory"))
+          (realloc (core func $i "cabi_realloc")))))
+    '''
+    engine = wasmtime.Engine()
+    store = wasmtime.Store(engine)
+    instance = wc.Linker(engine).instantiate(store, wc.Component(engine, text))
+    func = instance.get_func(store, "make")
+    page = os.sysconf("SC_PAGE_SIZE")
+
+    def rss():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * page
+
+    def one_caller():
+        make = wjc.typed(store, func, backend=backend)
+        assert make(SIZE) == "\\0" * SIZE
+        # A failed call leaves the previous result where it was, still valid.
+        try:
+            make(-1)
+        except OverflowError:
+            pass
+        else:
+            raise AssertionError("make(-1) did not raise")
+        assert make(3) == "\\0" * 3 and make(SIZE) == "\\0" * SIZE
+
+    for _ in range(20):
+        one_caller()
+    gc.collect()
+    before = rss()
+    for _ in range(200):  # each caller dies holding a 1 MiB result: 200 MiB if never freed
+        one_caller()
+    gc.collect()
+    print(rss() - before)
+    """
+)
+
+
+def test_ownership_last_result_freed_with_its_caller(backend: str) -> None:
+    """A call leaves its result tree in the result slot for the next call's result to drop (one FFI
+    call fewer per call); the last one is freed when the caller is collected.  200 callers each
+    dying with a 1 MiB result: resident memory flat (200 MiB if the last result leaked)."""
+    need_wasmjit_component()
+    argv = [sys.executable, "-c", _LAST_RESULT_SCRIPT, backend or "-"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.returncode, done.stdout, done.stderr[-3000:])
+    growth = int(done.stdout.split()[-1])
+    assert growth <= 32 * 2**20, f"resident memory grew {growth / 2**20:.1f} MiB over 200 callers"

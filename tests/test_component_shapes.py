@@ -463,3 +463,70 @@ def test_records_of_numbers_anywhere_among_numbers(backend: str, where: str) -> 
         args = [Point(1.5 + k, -2.0) if n == "p" else 10 + k for n in names]
         total = sum(a for a in args if isinstance(a, int))
         assert run(*args) == Point(1.5 + k + total, -4.0)
+
+
+#: Pairs of types with the same top-level kind that a host function's trampoline for one must never
+#: read a value of the other as: each pair goes through one read path (Codec.read) of the other's.
+TOLD_APART = [
+    # records: generic (string field), flat (numbers only), field count, names, kinds
+    (RecordT((("a", Prim("string")), ("b", Prim("u32")))), RecordT((("a", Prim("u32")), ("b", Prim("string"))))),
+    (RecordT((("a", Prim("string")),)), RecordT((("b", Prim("string")),))),
+    (RecordT((("x", Prim("u32")), ("y", Prim("u32")))), RecordT((("x", Prim("s32")), ("y", Prim("u32"))))),
+    (RecordT((("x", Prim("u32")),)), RecordT((("x", Prim("u32")), ("y", Prim("u32"))))),
+    (RecordT((("x", Prim("f64")), ("y", Prim("f64")))), RecordT((("y", Prim("f64")), ("x", Prim("f64"))))),
+    (RecordT((("ab", Prim("u8")),)), RecordT((("ac", Prim("u8")),))),
+    # tuples: element kinds, count
+    (TupleT((Prim("u32"), Prim("string"))), TupleT((Prim("string"), Prim("u32")))),
+    (TupleT((Prim("u32"),)), TupleT((Prim("u32"), Prim("u32")))),
+    # options and results: the payload's kind, below
+    (OptionT(Prim("u32")), OptionT(Prim("s32"))),
+    (OptionT(ListT(Prim("u32"))), OptionT(ListT(Prim("s64")))),
+    (ResultT(Prim("u32"), Prim("string")), ResultT(Prim("string"), Prim("u32"))),
+    (ResultT(None, Prim("u32")), ResultT(Prim("u32"), None)),
+    # variants: case names, payload presence and kind
+    (VariantT((("a", Prim("u32")), ("b", None))), VariantT((("a", None), ("b", Prim("u32"))))),
+    (VariantT((("a", Prim("u32")),)), VariantT((("c", Prim("u32")),))),
+    (VariantT((("a", Prim("u32")), ("b", Prim("f64")))), VariantT((("a", Prim("s32")), ("b", Prim("f64"))))),
+    # enums and flags: names
+    (EnumT(("a", "b")), EnumT(("c", "d"))),
+    (FlagsT(("a", "b")), FlagsT(("c", "d"))),
+    # lists: element kinds, nested
+    (ListT(ListT(Prim("u32"))), ListT(ListT(Prim("s32")))),
+    (ListT(RecordT((("x", Prim("u32")),))), ListT(RecordT((("y", Prim("u32")),)))),
+    (ListT(TupleT((Prim("u8"), Prim("u8")))), ListT(TupleT((Prim("u8"), Prim("u16"))))),
+]
+
+
+@pytest.mark.parametrize("pair", range(len(TOLD_APART)), ids=lambda i: f"pair{i}")
+def test_one_host_function_never_reads_a_value_of_another_type(pair: int, backend: str) -> None:
+    """One host function imported under two types alike at the top (same kinds): every call of
+    either echoes its own value exactly - below the top kind, the trampoline of one type checks
+    what it reads (names, kinds, counts, cases) and hands a value of the other type over to the
+    other's trampoline."""
+    import random
+
+    from tests.component_gen import random_value, values_equal
+
+    rng = random.Random(pair)
+    seen: List[Any] = []
+
+    def host(value: Any) -> Any:
+        seen.append(value)
+        return value
+
+    linker = wc_stock.Linker(ENGINE)
+    with linker.root() as root:
+        hf = wc.define_callback(root, "f", host, backend=backend)
+    store = wasmtime.Store(ENGINE)
+    runs = []
+    for ty in TOLD_APART[pair]:
+        ft = FuncT((("v", ty),), ty)
+        instance = linker.instantiate(store, wc_stock.Component(ENGINE, component_text(ft)))
+        runs.append((ty, wc.typed(store, instance.get_func(store, "run"), backend=backend)))
+    for _ in range(6):  # alternate the two types
+        for ty, run in runs:
+            value = random_value(rng, ty)
+            got = run(value)
+            assert values_equal(got, value), (ty, value, got)
+            assert values_equal(seen[-1], value), (ty, value, seen[-1])
+    assert len(hf.trampolines) == 2

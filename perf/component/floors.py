@@ -12,13 +12,14 @@ Export calls (host -> wasm)
     arguments point to (record entries, an option's payload, a list's
     elements), with every constant (kinds, field names) written once.  The
     function type is read once, at build, and checked.  A call packs the
-    argument values with one precompiled ``pack_into`` (which also puts the
-    result slot back to ``bool``: wasmtime drops what a result slot holds
-    before writing it), makes one ``wasmtime_component_func_call`` with
-    pre-built ``c_void_p``/``c_size_t`` arguments, reads the result with
-    ``unpack_from`` (through :data:`MEMORY`, a view of the whole address space,
-    where it points elsewhere) and frees it with
-    ``wasmtime_component_val_delete`` when it owns memory.  Arguments are
+    argument values with one precompiled ``pack_into``, makes one
+    ``wasmtime_component_func_call`` with pre-built ``c_void_p``/``c_size_t``
+    arguments and reads the result with ``unpack_from`` (through
+    :data:`MEMORY`, a view of the whole address space, where it points
+    elsewhere).  It does not free the result: wasmtime drops what a result
+    slot holds when it writes the next call's result there, so what a result
+    owns is freed by the next call, and the last one when the floor is
+    collected (``wasmtime_component_val_delete``).  Arguments are
     borrowed by wasmtime, so a string argument points straight into the
     ``bytes`` object holding its UTF-8 (:data:`BYTES_DATA` past its address).
 
@@ -45,6 +46,7 @@ import ctypes
 import enum
 import itertools
 import struct
+import weakref
 from ctypes import CFUNCTYPE, POINTER, c_char_p, c_size_t, c_void_p
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Type
 
@@ -259,6 +261,8 @@ class _Call:
             c_size_t(1 if has_result else 0),
         )
         self.result_pointer = c_void_p(self.address + self.result)
+        # The last call's result tree (each call's is dropped by the next call): freed with the floor.
+        weakref.finalize(self, _val_delete, c_void_p(self.address + self.result), self.raw)
 
 
 def _expect(store: wasmtime.Store, func: wc.Func, params: Sequence[type], result: Optional[type]) -> wc.FuncType:
@@ -353,7 +357,7 @@ def call_greet(store: wasmtime.Store, func: wc.Func) -> Callable[[str], str]:
     _expect(store, func, (wc.String,), wc.String)
     c = _Call(store, func, 1, True)
     # The argument string, and the result slot's kind put back to bool (it held the last result, freed).
-    _, encode = layout((0, "B"), (OF + _SIZE, "Q"), (OF + _DATA, "Q"), (c.result, "B"))
+    _, encode = layout((0, "B"), (OF + _SIZE, "Q"), (OF + _DATA, "Q"))
     at, decode = layout((c.result + OF + _SIZE, "Q"), (c.result + OF + _DATA, "Q"))
     f_, ctx_, args_, nargs_, res_, nres_ = c.arguments
 
@@ -371,19 +375,17 @@ def call_greet(store: wasmtime.Store, func: wc.Func) -> Callable[[str], str]:
         buffer: memoryview = c.view,
         at: int = at,
         memory: memoryview = MEMORY,
-        delete: Callable[[c_void_p], None] = _val_delete,
         STRING: int = _STRING,
         DATA: int = BYTES_DATA,
         fail: Callable[[int], None] = _fail,
     ) -> str:
         data = name.encode()
-        pack(buffer, 0, STRING, len(data), id(data) + DATA, 0)
+        pack(buffer, 0, STRING, len(data), id(data) + DATA)
         err = call(f, ctx, args, nargs, res, nres)
         if err:
             fail(err)
         size, ptr = unpack(buffer, at)
         text = str(memory[ptr : ptr + size], "utf-8")
-        delete(res)
         return text
 
     greet.keep = c  # type: ignore[attr-defined]
@@ -449,8 +451,8 @@ def call_option(store: wasmtime.Store, func: wc.Func) -> Callable[[Optional[int]
     _expect(store, func, (wc.OptionType,), wc.OptionType)
     c = _Call(store, func, 1, True, VAL)
     payload = c.extra
-    _, encode_none = layout((0, "B"), (OF, "Q"), (c.result, "B"))
-    _, encode_some = layout((0, "B"), (OF, "Q"), (c.result, "B"), (payload, "B"), (payload + OF, "I"))
+    _, encode_none = layout((0, "B"), (OF, "Q"))
+    _, encode_some = layout((0, "B"), (OF, "Q"), (payload, "B"), (payload + OF, "I"))
     at, decode = layout((c.result + OF, "Q"))
     _, decode_payload = layout((OF, "I"), origin=0)
     f_, ctx_, args_, nargs_, res_, nres_ = c.arguments
@@ -472,15 +474,14 @@ def call_option(store: wasmtime.Store, func: wc.Func) -> Callable[[Optional[int]
         payload: int = c.address + payload,
         at: int = at,
         memory: memoryview = MEMORY,
-        delete: Callable[[c_void_p], None] = _val_delete,
         OPTION: int = _OPTION,
         U32: int = _U32,
         fail: Callable[[int], None] = _fail,
     ) -> Optional[int]:
         if x is None:
-            pack_none(buffer, 0, OPTION, 0, 0)
+            pack_none(buffer, 0, OPTION, 0)
         else:
-            pack_some(buffer, 0, OPTION, payload, 0, U32, x)
+            pack_some(buffer, 0, OPTION, payload, U32, x)
         err = call(f, ctx, args, nargs, res, nres)
         if err:
             fail(err)
@@ -488,7 +489,6 @@ def call_option(store: wasmtime.Store, func: wc.Func) -> Callable[[Optional[int]
         if not ptr:
             return None
         (value,) = unpack_payload(memory, ptr)
-        delete(res)
         return value  # type: ignore[no-any-return]
 
     bump_option.keep = c  # type: ignore[attr-defined]
@@ -500,7 +500,7 @@ def call_result(store: wasmtime.Store, func: wc.Func) -> Callable[[Ok], Ok]:
     _expect(store, func, (wc.ResultType,), wc.ResultType)
     c = _Call(store, func, 1, True, VAL)
     payload = c.extra
-    head = ((0, "B"), (OF + _RESULT_OK, "?"), (OF + _RESULT_VAL, "Q"), (c.result, "B"), (payload, "B"))
+    head = ((0, "B"), (OF + _RESULT_OK, "?"), (OF + _RESULT_VAL, "Q"), (payload, "B"))
     _, encode_ok = layout(*head, (payload + OF, "I"))
     _, encode_err = layout(*head, (payload + OF + _SIZE, "Q"), (payload + OF + _DATA, "Q"))
     at, decode = layout((c.result + OF + _RESULT_OK, "?"), (c.result + OF + _RESULT_VAL, "Q"))
@@ -526,7 +526,6 @@ def call_result(store: wasmtime.Store, func: wc.Func) -> Callable[[Ok], Ok]:
         payload: int = c.address + payload,
         at: int = at,
         memory: memoryview = MEMORY,
-        delete: Callable[[c_void_p], None] = _val_delete,
         RESULT: int = _RESULT,
         U32: int = _U32,
         STRING: int = _STRING,
@@ -536,10 +535,10 @@ def call_result(store: wasmtime.Store, func: wc.Func) -> Callable[[Ok], Ok]:
         fail: Callable[[int], None] = _fail,
     ) -> Ok:
         if type(x) is make_ok:
-            pack_ok(buffer, 0, RESULT, True, payload, 0, U32, x.value)
+            pack_ok(buffer, 0, RESULT, True, payload, U32, x.value)
         else:
             data = x.value.encode()
-            pack_err(buffer, 0, RESULT, False, payload, 0, STRING, len(data), id(data) + DATA)
+            pack_err(buffer, 0, RESULT, False, payload, STRING, len(data), id(data) + DATA)
         err = call(f, ctx, args, nargs, res, nres)
         if err:
             fail(err)
@@ -549,7 +548,6 @@ def call_result(store: wasmtime.Store, func: wc.Func) -> Callable[[Ok], Ok]:
         else:
             size, data_ptr = unpack_err(memory, ptr)
             out = make_err(str(memory[data_ptr : data_ptr + size], "utf-8"))
-        delete(res)
         return out
 
     bump_result.keep = c  # type: ignore[attr-defined]
@@ -569,7 +567,7 @@ def call_enum(store: wasmtime.Store, func: wc.Func, cls: Type[enum.Enum]) -> Cal
     cases = ty.params[0][1].names  # type: ignore[attr-defined]
     to_name, from_name = _case_names(cases, {name: cls[name] for name in cases})
     c = _Call(store, func, 1, True)
-    _, encode = layout((0, "B"), (OF + _SIZE, "Q"), (OF + _DATA, "Q"), (c.result, "B"))
+    _, encode = layout((0, "B"), (OF + _SIZE, "Q"), (OF + _DATA, "Q"))
     at, decode = layout((c.result + OF + _SIZE, "Q"), (c.result + OF + _DATA, "Q"))
     f_, ctx_, args_, nargs_, res_, nres_ = c.arguments
 
@@ -587,20 +585,18 @@ def call_enum(store: wasmtime.Store, func: wc.Func, cls: Type[enum.Enum]) -> Cal
         buffer: memoryview = c.view,
         at: int = at,
         memory: memoryview = MEMORY,
-        delete: Callable[[c_void_p], None] = _val_delete,
         to_name: Dict[Any, Tuple[int, int]] = to_name,
         from_name: Dict[bytes, Any] = from_name,
         ENUM: int = _ENUM,
         fail: Callable[[int], None] = _fail,
     ) -> Any:
         size, data = to_name[value]
-        pack(buffer, 0, ENUM, size, data, 0)
+        pack(buffer, 0, ENUM, size, data)
         err = call(f, ctx, args, nargs, res, nres)
         if err:
             fail(err)
         size, ptr = unpack(buffer, at)
         out = from_name[bytes(memory[ptr : ptr + size])]
-        delete(res)
         return out
 
     next_color.keep = c  # type: ignore[attr-defined]
@@ -628,7 +624,7 @@ def call_flags(store: wasmtime.Store, func: wc.Func, cls: Type[enum.Flag]) -> Ca
     bit_of = {name.encode(): int(cls[name].value) for name in names}
     members = {value: cls(value) for value in arrays}
     c = _Call(store, func, 1, True)
-    _, encode = layout((0, "B"), (OF + _FLAGS_SIZE, "Q"), (OF + _FLAGS_DATA, "Q"), (c.result, "B"))
+    _, encode = layout((0, "B"), (OF + _FLAGS_SIZE, "Q"), (OF + _FLAGS_DATA, "Q"))
     at, decode = layout((c.result + OF + _FLAGS_SIZE, "Q"), (c.result + OF + _FLAGS_DATA, "Q"))
     _, decode_name = layout((_SIZE, "Q"), (_DATA, "Q"), origin=0)
     f_, ctx_, args_, nargs_, res_, nres_ = c.arguments
@@ -648,7 +644,6 @@ def call_flags(store: wasmtime.Store, func: wc.Func, cls: Type[enum.Flag]) -> Ca
         buffer: memoryview = c.view,
         at: int = at,
         memory: memoryview = MEMORY,
-        delete: Callable[[c_void_p], None] = _val_delete,
         arrays: Dict[int, Tuple[int, int]] = arrays,
         bit_of: Dict[bytes, int] = bit_of,
         members: Dict[int, Any] = members,
@@ -657,7 +652,7 @@ def call_flags(store: wasmtime.Store, func: wc.Func, cls: Type[enum.Flag]) -> Ca
         fail: Callable[[int], None] = _fail,
     ) -> Any:
         count, names = arrays[value.value]
-        pack(buffer, 0, FLAGS, count, names, 0)
+        pack(buffer, 0, FLAGS, count, names)
         err = call(f, ctx, args, nargs, res, nres)
         if err:
             fail(err)
@@ -666,7 +661,6 @@ def call_flags(store: wasmtime.Store, func: wc.Func, cls: Type[enum.Flag]) -> Ca
         for i in range(count):
             size, data = unpack_name(memory, ptr + i * NAME)
             bits |= bit_of[bytes(memory[data : data + size])]
-        delete(res)
         return members[bits]
 
     invert.keep = (c, keep)  # type: ignore[attr-defined]
@@ -682,7 +676,7 @@ def call_variant(store: wasmtime.Store, func: wc.Func, cases: Mapping[str, type]
     from_name = {case.encode(): cls for case, cls in cases.items()}
     c = _Call(store, func, 1, True, VAL)
     payload = c.extra
-    head = ((0, "B"), (OF + _SIZE, "Q"), (OF + _DATA, "Q"), (OF + _VARIANT_VAL, "Q"), (c.result, "B"))
+    head = ((0, "B"), (OF + _SIZE, "Q"), (OF + _DATA, "Q"), (OF + _VARIANT_VAL, "Q"))
     _, encode_empty = layout(*head)
     _, encode_some = layout(*head, (payload, "B"), (payload + OF, "d"))
     at, decode = layout((c.result + OF + _SIZE, "Q"), (c.result + OF + _DATA, "Q"), (c.result + OF + _VARIANT_VAL, "Q"))
@@ -706,7 +700,6 @@ def call_variant(store: wasmtime.Store, func: wc.Func, cases: Mapping[str, type]
         payload: int = c.address + payload,
         at: int = at,
         memory: memoryview = MEMORY,
-        delete: Callable[[c_void_p], None] = _val_delete,
         to_name: Dict[type, Tuple[int, int]] = to_name,
         from_name: Dict[bytes, type] = from_name,
         VARIANT: int = _VARIANT,
@@ -717,16 +710,15 @@ def call_variant(store: wasmtime.Store, func: wc.Func, cases: Mapping[str, type]
         try:
             x = value.value
         except AttributeError:
-            pack_empty(buffer, 0, VARIANT, size, data, 0, 0)
+            pack_empty(buffer, 0, VARIANT, size, data, 0)
         else:
-            pack_some(buffer, 0, VARIANT, size, data, payload, 0, F64, x)
+            pack_some(buffer, 0, VARIANT, size, data, payload, F64, x)
         err = call(f, ctx, args, nargs, res, nres)
         if err:
             fail(err)
         size, ptr, val = unpack(buffer, at)
         cls = from_name[bytes(memory[ptr : ptr + size])]
         out = cls(unpack_payload(memory, val)[0]) if val else cls()
-        delete(res)
         return out
 
     grow.keep = c  # type: ignore[attr-defined]
@@ -757,7 +749,7 @@ def _list_call(
     _expect(store, func, (wc.ListType,), result)
     c = _Call(store, func, 1, True)
     items = _ListCall(c)
-    _, encode = layout((0, "B"), (OF + _LIST_SIZE, "Q"), (OF + _LIST_DATA, "Q"), (c.result, "B"))
+    _, encode = layout((0, "B"), (OF + _LIST_SIZE, "Q"), (OF + _LIST_DATA, "Q"))
     first, step = OF // 4, VAL // 4
 
     def put(
@@ -774,7 +766,7 @@ def _list_call(
         if n > items.capacity:
             items.grow(n)
         items.words[first : first + n * step : step] = u32s("I", xs)
-        pack(buffer, 0, LIST, n, items.address, 0)
+        pack(buffer, 0, LIST, n, items.address)
 
     return c, items, put
 
@@ -830,7 +822,6 @@ def call_echo(store: wasmtime.Store, func: wc.Func) -> Callable[[List[int]], Lis
         buffer: memoryview = c.view,
         at: int = at,
         memory: memoryview = MEMORY,
-        delete: Callable[[c_void_p], None] = _val_delete,
         first: int = OF // 4,
         step: int = VAL // 4,
         VAL: int = VAL,
@@ -842,7 +833,6 @@ def call_echo(store: wasmtime.Store, func: wc.Func) -> Callable[[List[int]], Lis
             fail(err)
         n, ptr = unpack(buffer, at)
         out: List[int] = memory[ptr : ptr + n * VAL].cast("I")[first::step].tolist()
-        delete(res)
         return out
 
     echo.keep = (c, items)  # type: ignore[attr-defined]

@@ -372,7 +372,6 @@ def _component_call(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
     store_context = statics["store_context"]
     closed_store = statics["closed_store"]
     component_call = statics["component_call"]
-    release_result = statics["release_result"]
     pack_params: Any = statics.get("pack_params")
     unpack_result: Any = statics.get("unpack_result")
     headroom_state, check_headroom = statics["HEADROOM"], statics["check_headroom"]
@@ -435,9 +434,7 @@ def _component_call(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
             return None
         if result_packed:
             return unpack_result(memory, results_at)[0]
-        result = lift(results_at)
-        release_result(results_at)
-        return result
+        return lift(results_at)  # left in the slot for the next call to drop (plan.result_owned)
 
     return call
 
@@ -451,7 +448,7 @@ def _component_host(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
     pack_result: Any = statics.get("pack_result")
     callback, write, failed = bindings.callback, bindings.write, bindings.failed
     stride = component_values_stride()
-    lifts = [(getattr(bindings, f"lift_{n}"), i * stride, i) for n, i in enumerate(plan.unpacked)]
+    reads = [(getattr(bindings, f"read_{n}"), i * stride, i) for n, i in enumerate(plan.unpacked)]
     nparams = len(plan.func_type.params)
     has_result = plan.func_type.result is not None
     result_packed = plan.result_packed
@@ -475,8 +472,8 @@ def _component_host(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
                         values[i] = value
                 if tuple(kinds) != expected_kinds:
                     raise mismatch
-            for lift, offset, i in lifts:
-                values[i] = lift(args + offset)
+            for read, offset, i in reads:
+                values[i] = read(args + offset)
             result = callback(context, *values) if passes_context else callback(*values)
             if has_result:
                 if result_packed:

@@ -138,7 +138,6 @@ def statics(plan: ComponentPlan) -> Dict[str, Any]:
         names["check_headroom"] = headroom.check
         names["NARGS"] = ctypes.c_size_t(len(plan.func_type.params))
         names["NRESULTS"] = ctypes.c_size_t(0 if plan.func_type.result is None else 1)
-        names["release_result"] = values.release_result
         if plan.packed:
             names["pack_params"] = struct.Struct(plan.params_format).pack_into
         if plan.result_packed:

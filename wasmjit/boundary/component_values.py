@@ -42,6 +42,7 @@ from __future__ import annotations
 import ctypes
 import operator
 import struct
+import sys
 from array import array
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -131,6 +132,8 @@ K = LAYOUT.kinds
 if (LAYOUT.vec_size, LAYOUT.vec_data, LAYOUT.of) != (0, 8, 8):
     raise ImportError("wasmjit.component: wasm_name_t is expected to be {size, data} and val_t's union at 8")
 _VEC = struct.Struct("<QQ")
+#: A vector in a ``val_t``'s union (a string's, list's, record's...): ``(size, data)``, read from the ``val_t``.
+_unpack_header = struct.Struct(f"<{OF}xQQ").unpack_from
 _HEADER = struct.Struct("<B7xQQ")  # kind, then a vector (size, data) in the union
 _PTR = struct.Struct("<Q")
 _KIND_PTR = struct.Struct("<B7xQ")  # option: kind, boxed pointer
@@ -226,6 +229,13 @@ class Codec:
     constants: Any = None
     """What lowered values point to and never changes (field, case and flag names): owned by the
     codec, which lives as long as the process (:func:`codec` caches it), not kept per call."""
+    read: Optional[Lift] = None
+    """``read(at)``: :attr:`lift` for a value wasmtime hands a host function, which may have been
+    imported under another type than the one its trampoline was made for: everything below the
+    value's own kind byte (which the caller checks, as the trampoline checks its parameters'
+    kinds) is checked as it is read - element and field kinds, field names, case and flag names -
+    and :class:`TypeMismatch` raised where it is not a value of :attr:`ty`.  Leaves (primitives,
+    strings) have nothing below their kind: their ``read`` is their ``lift``."""
 
 
 _cache: Dict[Tuple[Any, Any, str], Codec] = {}
@@ -246,6 +256,14 @@ def static_size(ty: wit.WitType) -> int:
 
 
 def _build(ty: wit.WitType, shape: Shape, mode: str) -> Codec:
+    built = _build_codec(ty, shape, mode)
+    if built.read is None:
+        assert isinstance(ty, (wit.Prim, wit.String)), f"the codec of {ty!r} has no read"
+        built.read = built.lift
+    return built
+
+
+def _build_codec(ty: wit.WitType, shape: Shape, mode: str) -> Codec:
     if isinstance(ty, wit.Prim):
         return _prim(ty, mode)
     if isinstance(ty, wit.String):
@@ -363,6 +381,15 @@ def _lift_string(at: int) -> str:
 _LIST = K["list"]
 
 
+#: The unsigned ``array`` type code of each payload width (a numeric list's elements are built as one).
+_UNSIGNED = {1: "B", 2: "H", 4: "I", 8: "Q"}
+assert all(array(code).itemsize == width for width, code in _UNSIGNED.items())
+assert sys.byteorder == "little", "a val_t's kind is its first byte: the element arrays are built little-endian"
+#: Where an empty list argument points (never read; not NULL).
+_EMPTY = bytes(8)
+_EMPTY_ADDRESS = id(_EMPTY) + _BYTES_DATA
+
+
 def _list(ty: wit.List, shape: Shape, mode: str) -> Codec:
     element = ty.element
     elem_shape = shape.children[0] if shape.children else Shape()
@@ -381,6 +408,12 @@ def _list(ty: wit.List, shape: Shape, mode: str) -> Codec:
         kind_byte = bytes([prim_kind(element.name)])
 
         floats = code in "fd"
+        # The element val_t array as unsigned items of the payload's width: each element's kind
+        # (byte 0, little-endian) at items 0, step, 2 * step...; its payload at first, first + step...
+        first, step = OF // width, VAL // width
+        unsigned = _UNSIGNED[width]
+        zeros = array(unsigned, [0])
+        kinds = array(unsigned, [kind_byte[0]])
 
         def lower(value: Any, at: int, extra: int, keep: List[Any]) -> None:
             if (
@@ -388,7 +421,7 @@ def _list(ty: wit.List, shape: Shape, mode: str) -> Codec:
                 and isinstance(value, (bytes, bytearray, memoryview))
                 and (mode != "stock" or isinstance(value, bytes))
             ):
-                packed = bytes(value)
+                items: Any = array(unsigned, bytes(value))
             else:
                 if mode == "stock":
                     if is_bytes or not isinstance(value, list) or (floats and any(type(v) is not float for v in value)):
@@ -396,7 +429,9 @@ def _list(ty: wit.List, shape: Shape, mode: str) -> Codec:
                 elif not isinstance(value, (list, tuple)):
                     raise TypeError(f"expected list for {wit.wit_text(ty)}, got {type(value).__name__}")
                 try:
-                    packed = array(code, value).tobytes()
+                    items = array(code, value)
+                    if code != unsigned:  # the same bytes, as the unsigned items the array is made of
+                        items = array(unsigned, items.tobytes())
                 except (OverflowError, TypeError):
                     if mode == "stock":
                         raise StockFallback from None
@@ -404,26 +439,29 @@ def _list(ty: wit.List, shape: Shape, mode: str) -> Codec:
                     for item in value:  # the element codec raises the precise error
                         elower(item, scratch[1], 0, [scratch[0]])
                     raise
-            n = len(packed) // width
-            buf = bytearray(n * VAL)
-            buf[0::VAL] = kind_byte * n
-            for byte in range(width):
-                buf[OF + byte :: VAL] = packed[byte::width]
-            frozen = bytes(buf)
-            keep.append(frozen)
-            _pack_header(MEMORY, at, _LIST, n, id(frozen) + _BYTES_DATA)
+            n = len(items)
+            if not n:
+                _pack_header(MEMORY, at, _LIST, 0, _EMPTY_ADDRESS)
+                return
+            elements = zeros * (n * step)
+            elements[0::step] = kinds * n
+            elements[first::step] = items
+            keep.append(elements)
+            _pack_header(MEMORY, at, _LIST, n, elements.buffer_info()[0])
 
         def lift(at: int) -> Any:
             n, data = _unpack_vec(MEMORY, at + OF)
-            raw = MEMORY[data : data + n * VAL]
-            out = bytearray(n * width)
-            for byte in range(width):
-                out[byte::width] = raw[OF + byte :: VAL]
             if is_bytes:
-                return bytes(out)
-            return array(code, out).tolist()
+                return bytes(MEMORY[data + OF : data + n * VAL : VAL])
+            return MEMORY[data : data + n * VAL].cast(code)[first::step].tolist()  # type: ignore[call-overload]
 
-        return Codec(ty, lower, lift, True)
+        def read(at: int) -> Any:
+            n, data = _unpack_vec(MEMORY, at + OF)
+            if n and MEMORY[data : data + n * VAL : VAL] != kind_byte * n:
+                raise TypeMismatch
+            return lift(at)
+
+        return Codec(ty, lower, lift, True, read=read)
 
     element_static = inner.static
     stride = VAL + element_static
@@ -450,7 +488,16 @@ def _list(ty: wit.List, shape: Shape, mode: str) -> Codec:
         n, data = _unpack_vec(MEMORY, at + OF)
         return [elift(data + i * VAL) for i in range(n)]
 
-    return Codec(ty, lower, lift, True)
+    element_kind = bytes([kind_of(element)])
+    eread = inner.read
+
+    def read(at: int) -> Any:  # type: ignore[no-redef]
+        n, data = _unpack_vec(MEMORY, at + OF)
+        if n and MEMORY[data : data + n * VAL : VAL] != element_kind * n:
+            raise TypeMismatch
+        return [eread(data + i * VAL) for i in range(n)]  # type: ignore[misc]
+
+    return Codec(ty, lower, lift, True, read=read)
 
 
 # Records and tuples -----------------------------------------------------------------
@@ -466,6 +513,8 @@ def _record(ty: wit.Record, shape: Shape, mode: str) -> Codec:
     codecs = [codec(t, shape.child(i), mode) for i, (_, t) in enumerate(ty.fields)]
     encoded = [_name(n) for n in names]
     keepalive = [e[0] for e in encoded]
+    names_bytes = [n.encode("utf-8") for n in names]
+    sizes = tuple(size for _, size, _ in encoded)
     n = len(names)
     entries = n * _ENTRY
     static = entries + sum(c.static for c in codecs)
@@ -544,7 +593,40 @@ def _record(ty: wit.Record, shape: Shape, mode: str) -> Codec:
             data = _unpack_ptr(MEMORY, at + OF + 8)[0]
             return make(unpack_payloads(MEMORY, data))
 
-        return Codec(ty, lower, lift, True, static, keepalive)
+        # One struct call reads every entry's name (size, address), kind and payload.
+        read_parts = ["<"]
+        position = 0
+        for i, (_, t) in enumerate(ty.fields):
+            code = _PRIM_CODE[t.name]  # type: ignore[union-attr]
+            start = i * _ENTRY
+            read_parts.append(f"{start - position}xQQ{_ENTRY_VAL - 16}xB{OF - 1}x{code}")
+            position = start + _ENTRY_VAL + OF + struct.calcsize("<" + code)
+        unpack_entries = struct.Struct("".join(read_parts)).unpack_from
+        # What must be constant, picked out of what the struct call read by one itemgetter each:
+        # each entry's name size and kind, and then the names themselves (one byte: one compare).
+        constant = operator.itemgetter(*[j for i in range(n) for j in (4 * i, 4 * i + 2)])
+        expected = tuple(x for i, (_, t) in enumerate(ty.fields) for x in (sizes[i], prim_kind(t.name)))  # type: ignore[union-attr]
+        payloads = operator.itemgetter(*range(3, 4 * n, 4))
+        one_byte = [(4 * i + 1, name[0]) for i, name in enumerate(names_bytes) if len(name) == 1]
+        longer = [(4 * i + 1, name) for i, name in enumerate(names_bytes) if len(name) != 1]
+
+        def read(at: int) -> Any:
+            count, data = _unpack_header(MEMORY, at)
+            if count != n:
+                raise TypeMismatch
+            got = unpack_entries(MEMORY, data)
+            if constant(got) != expected:
+                raise TypeMismatch
+            for where, byte in one_byte:
+                if MEMORY[got[where]] != byte:
+                    raise TypeMismatch
+            for where, name in longer:
+                address = got[where]
+                if MEMORY[address : address + len(name)] != name:
+                    raise TypeMismatch
+            return make((payloads(got),) if single else payloads(got))
+
+        return Codec(ty, lower, lift, True, static, keepalive, read)
 
     template_bytes = bytes(template)
     end = len(template_bytes)
@@ -577,7 +659,26 @@ def _record(ty: wit.Record, shape: Shape, mode: str) -> Codec:
             address += _ENTRY
         return make(values)
 
-    return Codec(ty, lower, lift, True, static, keepalive)
+    checked_fields = [
+        (name, size, kind_of(t), c.read)
+        for name, size, (_, t), c in zip(names_bytes, sizes, ty.fields, codecs, strict=True)
+    ]
+
+    def read(at: int) -> Any:  # type: ignore[no-redef]
+        count, data = _unpack_vec(MEMORY, at + OF)
+        if count != n:
+            raise TypeMismatch
+        values = []
+        entry = data
+        for name, size, kind, read_field in checked_fields:
+            got_size, address = _VEC.unpack_from(MEMORY, entry)
+            if got_size != size or MEMORY[address : address + size] != name or MEMORY[entry + _ENTRY_VAL] != kind:
+                raise TypeMismatch
+            values.append(read_field(entry + _ENTRY_VAL))  # type: ignore[misc]
+            entry += _ENTRY
+        return make(values)
+
+    return Codec(ty, lower, lift, True, static, keepalive, read)
 
 
 def _tuple(ty: wit.Tuple_, shape: Shape, mode: str) -> Codec:
@@ -609,7 +710,16 @@ def _tuple(ty: wit.Tuple_, shape: Shape, mode: str) -> Codec:
         data = _unpack_ptr(MEMORY, at + OF + 8)[0]
         return tuple([lift_item(data + i * VAL) for i, lift_item in enumerate(lifts)])
 
-    return Codec(ty, lower, lift, True, static)
+    kinds = bytes(kind_of(t) for t in ty.elements)
+    reads = [c.read for c in codecs]
+
+    def read(at: int) -> Any:
+        count, data = _unpack_vec(MEMORY, at + OF)
+        if count != n or (n and MEMORY[data : data + n * VAL : VAL] != kinds):
+            raise TypeMismatch
+        return tuple([read_item(data + i * VAL) for i, read_item in enumerate(reads)])  # type: ignore[misc]
+
+    return Codec(ty, lower, lift, True, static, read=read)
 
 
 # Variants, options, results ---------------------------------------------------------
@@ -789,7 +899,22 @@ def _variant_like(ty: Any, shape: Shape, mode: str) -> Codec:
             pointer = _unpack_ptr(MEMORY, at + OF)[0]
             return some_lift(pointer) if pointer else None
 
-        return Codec(ty, lower_option, lift_option, True, static, keepalive)
+        some_read, some_kind = some.read, kind_of(cases[1][1])  # type: ignore[arg-type]
+
+        def read_option(at: int) -> Any:
+            pointer = _unpack_ptr(MEMORY, at + OF)[0]
+            if not pointer:
+                return None
+            if MEMORY[pointer] != some_kind:
+                raise TypeMismatch
+            return some_read(pointer)  # type: ignore[misc]
+
+        return Codec(ty, lower_option, lift_option, True, static, keepalive, read_option)
+
+    if shape.kind == "result":
+        return _result_codec(ty, payload_codecs, static, keepalive)
+    if user and shape.kind == "variant":
+        return _case_class_codec(ty, shape, payload_codecs, names, static, keepalive)
 
     def lower(value: Any, at: int, extra: int, keep: List[Any]) -> None:
         index, payload = pick(value)
@@ -820,7 +945,144 @@ def _variant_like(ty: Any, shape: Shape, mode: str) -> Codec:
         payload = None if payload_codec is None else payload_codec.lift(pointer)
         return build(index, payload)
 
-    return Codec(ty, lower, lift, True, static, keepalive)
+    payload_kinds = _payload_kinds(cases)
+
+    def read(at: int) -> Any:
+        if is_option:
+            pointer = _unpack_ptr(MEMORY, at + OF)[0]
+            index = 1 if pointer else 0
+        elif is_result:
+            _, ok, pointer = _RESULT_HEADER.unpack_from(MEMORY, at)
+            index = 0 if ok else 1
+        else:
+            _, size, data, pointer = _VARIANT_HEADER.unpack_from(MEMORY, at)
+            found = by_name.get(bytes(MEMORY[data : data + size]))
+            if found is None:
+                raise TypeMismatch
+            index = found
+        payload_codec = payload_codecs[index]
+        _check_payload(payload_kinds[index], pointer)
+        payload = None if payload_codec is None else payload_codec.read(pointer)  # type: ignore[misc]
+        return build(index, payload)
+
+    return Codec(ty, lower, lift, True, static, keepalive, read)
+
+
+def _payload_kinds(cases: List[Tuple[str, Optional[wit.WitType]]]) -> List[Optional[int]]:
+    """The kind byte of each case's payload (``None``: the case has none)."""
+    return [None if t is None else kind_of(t) for _, t in cases]
+
+
+def _check_payload(kind: Optional[int], pointer: int) -> None:
+    """A case's payload is there exactly when the case has one, and of its kind."""
+    if kind is None:
+        if pointer:
+            raise TypeMismatch
+    elif not pointer or MEMORY[pointer] != kind:
+        raise TypeMismatch
+
+
+def _result_codec(ty: Any, payload_codecs: List[Optional[Codec]], static: int, keepalive: List[Any]) -> Codec:
+    """``result<T, E>`` as :class:`~wasmjit.model.shapes.Ok`/``Err``: one call each way, no case picking."""
+    from ..model.shapes import Err, Ok
+
+    ok_codec, err_codec = payload_codecs
+    ok_lower = None if ok_codec is None else ok_codec.lower
+    err_lower = None if err_codec is None else err_codec.lower
+    ok_lift = None if ok_codec is None else ok_codec.lift
+    err_lift = None if err_codec is None else err_codec.lift
+    pack, unpack = _RESULT_HEADER.pack_into, _RESULT_HEADER.unpack_from
+
+    def lower(value: Any, at: int, extra: int, keep: List[Any]) -> None:
+        cls = type(value)
+        if cls is Ok:
+            is_ok, low = True, ok_lower
+        elif cls is Err:
+            is_ok, low = False, err_lower
+        else:
+            raise TypeError(f"expected wasmjit.component.Ok or Err for {wit.wit_text(ty)}, got {cls.__name__}")
+        if low is None:
+            pack(MEMORY, at, _RESULT, is_ok, 0)
+        else:
+            low(value.value, extra, extra + VAL, keep)
+            pack(MEMORY, at, _RESULT, is_ok, extra)
+
+    def lift(at: int) -> Any:
+        _, is_ok, pointer = unpack(MEMORY, at)
+        if is_ok:
+            return Ok(None if ok_lift is None else ok_lift(pointer))
+        return Err(None if err_lift is None else err_lift(pointer))
+
+    ok_kind, err_kind = _payload_kinds(_cases_of(ty))
+    ok_read = None if ok_codec is None else ok_codec.read
+    err_read = None if err_codec is None else err_codec.read
+
+    def read(at: int) -> Any:
+        _, is_ok, pointer = unpack(MEMORY, at)
+        if is_ok:
+            _check_payload(ok_kind, pointer)
+            return Ok(None if ok_read is None else ok_read(pointer))
+        _check_payload(err_kind, pointer)
+        return Err(None if err_read is None else err_read(pointer))
+
+    return Codec(ty, lower, lift, True, static, keepalive, read)
+
+
+def _case_class_codec(
+    ty: Any,
+    shape: Shape,
+    payload_codecs: List[Optional[Codec]],
+    names: List[Tuple[bytes, int, int]],
+    static: int,
+    keepalive: List[Any],
+) -> Codec:
+    """A ``variant`` as a ``Union`` of case classes (``value`` holds the payload): one dictionary
+    look-up per value picks the case, one per result picks the class."""
+    classes: Tuple[Any, ...] = shape.py
+    lowers = [None if c is None else c.lower for c in payload_codecs]
+    lifts = [None if c is None else c.lift for c in payload_codecs]
+    #: class -> (name size, name address, the payload's lower or None)
+    by_class = {cls: (names[i][1], names[i][2], lowers[i]) for i, cls in enumerate(classes)}
+    #: name -> (class, the payload's lift or None)
+    by_name = {names[i][0]: (cls, lifts[i]) for i, cls in enumerate(classes)}
+    pack, unpack = _VARIANT_HEADER.pack_into, _VARIANT_HEADER.unpack_from
+
+    def lower(value: Any, at: int, extra: int, keep: List[Any]) -> None:
+        found = by_class.get(type(value))
+        if found is None:
+            raise TypeError(
+                f"expected one of {', '.join(c.__name__ for c in classes)} for {wit.wit_text(ty)},"
+                f" got {type(value).__name__}"
+            )
+        size, address, low = found
+        if low is None:
+            pack(MEMORY, at, _VARIANT, size, address, 0)
+        else:
+            low(value.value, extra, extra + VAL, keep)
+            pack(MEMORY, at, _VARIANT, size, address, extra)
+
+    def lift(at: int) -> Any:
+        _, size, data, pointer = unpack(MEMORY, at)
+        cls, lift_payload = by_name[bytes(MEMORY[data : data + size])]
+        return cls() if lift_payload is None else cls(lift_payload(pointer))
+
+    payload_kinds = _payload_kinds(_cases_of(ty))
+    #: name -> (class, the payload's kind or None, the payload's read or None)
+    read_by_name = {
+        names[i][0]: (cls, payload_kinds[i], None if payload_codecs[i] is None else payload_codecs[i].read)  # type: ignore[union-attr]
+        for i, cls in enumerate(classes)
+    }
+
+    def read(at: int) -> Any:
+        _, size, data, pointer = unpack(MEMORY, at)
+        found = read_by_name.get(bytes(MEMORY[data : data + size]))
+        if found is None:
+            raise TypeMismatch
+        cls, kind, read_payload = found
+        _check_payload(kind, pointer)
+        return cls() if read_payload is None else cls(read_payload(pointer))
+
+    return Codec(ty, lower, lift, True, static, keepalive, read)
 
 
 # Enums and flags ------------------------------------------------------------------------
@@ -854,7 +1116,14 @@ def _enum(ty: wit.Enum, shape: Shape, mode: str) -> Codec:
         size, data = _unpack_vec(MEMORY, at + OF)
         return by_name[bytes(MEMORY[data : data + size])]
 
-    return Codec(ty, lower, lift, True, 0, keepalive)
+    def read(at: int) -> Any:
+        size, data = _unpack_vec(MEMORY, at + OF)
+        member = by_name.get(bytes(MEMORY[data : data + size]), _NOT_FOUND)
+        if member is _NOT_FOUND:
+            raise TypeMismatch
+        return member
+
+    return Codec(ty, lower, lift, True, 0, keepalive, read)
 
 
 #: How many distinct values of one flags type keep their encoding (and one enum.Flag member per value).
@@ -908,7 +1177,13 @@ def _flags(ty: wit.Flags, shape: Shape, mode: str) -> Codec:
                 out.add(by_name[bytes(MEMORY[name : name + size])])
             return out
 
-        return Codec(ty, lower, lift, True, 0, keepalive)
+        def read(at: int) -> Any:
+            try:
+                return lift(at)
+            except KeyError:  # a flag this type does not have
+                raise TypeMismatch from None
+
+        return Codec(ty, lower, lift, True, 0, keepalive, read)
 
     # An enum.Flag: a value is its integer; the name vectors of each integer met are made once
     # (and kept: as many as distinct values cross, at most MAX_CACHED), as is each result's member.
@@ -938,13 +1213,27 @@ def _flags(ty: wit.Flags, shape: Shape, mode: str) -> Codec:
             size, name = name_vec.unpack_from(MEMORY, address)
             bits |= bit_of[bytes(MEMORY[name : name + size])]
         member = decoded.get(bits)
-        if member is None:
-            member = cls(bits)
-            if len(decoded) < MAX_CACHED:
-                decoded[bits] = member
+        return new_member(bits) if member is None else member
+
+    def read_flag(at: int) -> Any:
+        n, data = _unpack_vec(MEMORY, at + OF)
+        bits = 0
+        for address in range(data, data + n * vector_size, vector_size):
+            size, name = name_vec.unpack_from(MEMORY, address)
+            bit = bit_of.get(bytes(MEMORY[name : name + size]))
+            if bit is None:  # a flag this type does not have
+                raise TypeMismatch
+            bits |= bit
+        member = decoded.get(bits)
+        return new_member(bits) if member is None else member
+
+    def new_member(bits: int) -> Any:
+        member = cls(bits)
+        if len(decoded) < MAX_CACHED:
+            decoded[bits] = member
         return member
 
-    return Codec(ty, lower_flag, lift_flag, True, 0, keepalive)
+    return Codec(ty, lower_flag, lift_flag, True, 0, keepalive, read_flag)
 
 
 # Kinds -----------------------------------------------------------------------------------------
@@ -976,6 +1265,9 @@ _BOOL = K["bool"]
 
 class TypeMismatch(Exception):
     """A host call presented values of another type than its trampoline's (re-specialise)."""
+
+
+_NOT_FOUND = object()
 
 
 def release_result(at: int) -> None:
@@ -1011,147 +1303,6 @@ def write_in_place(codec: Codec) -> Callable[[Any, int], None]:
         lower(value, at, 0, [])
 
     return write
-
-
-# Verifying what a host call presents ----------------------------------------------------------
-
-_verifiers: Dict[wit.WitType, Callable[[int], None]] = {}
-
-
-def verifier(ty: wit.WitType) -> Callable[[int], None]:
-    """``verify(at)``: raise :class:`TypeMismatch` unless the ``val_t`` tree at ``at`` is a value of ``ty``.
-
-    A host function may be imported under several WIT types; its trampoline
-    for one type checks the argument kinds itself, and this walks whatever
-    lies below them (element kinds, field names and kinds, case names), so
-    that a value of another type is never read as this one.
-    """
-    found = _verifiers.get(ty)
-    if found is None:
-        found = _verifiers[ty] = _verifier(ty)
-    return found
-
-
-def _mismatch() -> None:
-    raise TypeMismatch
-
-
-def _verifier(ty: wit.WitType) -> Callable[[int], None]:
-    kind = kind_of(ty)
-    memory = MEMORY
-    if isinstance(ty, (wit.Prim, wit.String)):
-
-        def verify(at: int) -> None:
-            if memory[at] != kind:
-                raise TypeMismatch
-
-        return verify
-    if isinstance(ty, wit.List):
-        element = ty.element
-        if isinstance(element, wit.Prim):
-            element_kind = kind_of(element)
-
-            def verify(at: int) -> None:
-                n, data = _unpack_vec(memory, at + OF)
-                if memory[at] != kind or (n and memory[data : data + n * VAL : VAL] != bytes([element_kind]) * n):
-                    raise TypeMismatch
-
-            return verify
-        inner = verifier(element)
-
-        def verify(at: int) -> None:
-            if memory[at] != kind:
-                raise TypeMismatch
-            n, data = _unpack_vec(memory, at + OF)
-            for i in range(n):
-                inner(data + i * VAL)
-
-        return verify
-    if isinstance(ty, (wit.Record, wit.Tuple_)):
-        if isinstance(ty, wit.Record):
-            names: List[Optional[bytes]] = [n.encode("utf-8") for n, _ in ty.fields]
-            items = [verifier(t) for _, t in ty.fields]
-            stride, value_offset = _ENTRY, _ENTRY_VAL
-        else:
-            names = [None] * len(ty.elements)
-            items = [verifier(t) for t in ty.elements]
-            stride, value_offset = VAL, 0
-        count = len(items)
-        fields = list(zip(names, items, strict=True))
-
-        def verify(at: int) -> None:
-            n, data = _unpack_vec(memory, at + OF)
-            if memory[at] != kind or n != count:
-                raise TypeMismatch
-            entry = data
-            for name, item in fields:
-                if name is not None:
-                    size, address = _VEC.unpack_from(memory, entry)
-                    if memory[address : address + size] != name:
-                        raise TypeMismatch
-                item(entry + value_offset)
-                entry += stride
-
-        return verify
-    if isinstance(ty, (wit.Variant, wit.Option, wit.Result)):
-        cases = _cases_of(ty)
-        payloads = [None if t is None else verifier(t) for _, t in cases]
-        by_name = {n.encode("utf-8"): i for i, (n, _) in enumerate(cases)}
-        is_option = isinstance(ty, wit.Option)
-        is_result = isinstance(ty, wit.Result)
-
-        def verify(at: int) -> None:
-            if memory[at] != kind:
-                raise TypeMismatch
-            if is_option:
-                pointer = _unpack_ptr(memory, at + OF)[0]
-                index = 1 if pointer else 0
-            elif is_result:
-                _, ok, pointer = _RESULT_HEADER.unpack_from(memory, at)
-                index = 0 if ok else 1
-            else:
-                _, size, data, pointer = _VARIANT_HEADER.unpack_from(memory, at)
-                found = by_name.get(bytes(memory[data : data + size]))
-                if found is None:
-                    raise TypeMismatch
-                index = found
-            payload = payloads[index]
-            if (payload is None) != (not pointer):
-                raise TypeMismatch
-            if payload is not None:
-                payload(pointer)
-
-        return verify
-    if isinstance(ty, (wit.Enum, wit.Flags)):
-        known = {n.encode("utf-8") for n in ty.names}
-        is_flags = isinstance(ty, wit.Flags)
-
-        def verify(at: int) -> None:
-            if memory[at] != kind:
-                raise TypeMismatch
-            if is_flags:
-                n, data = _unpack_vec(memory, at + OF)
-                vectors = [_VEC.unpack_from(memory, data + i * LAYOUT.name) for i in range(n)]
-            else:
-                vectors = [_unpack_vec(memory, at + OF)]
-            for size, address in vectors:
-                if bytes(memory[address : address + size]) not in known:
-                    raise TypeMismatch
-
-        return verify
-    return lambda at: None  # resources: wasmtime-py's own conversion checks them
-
-
-def verified(codec_: Codec) -> Lift:
-    """``codec_.lift`` preceded by :func:`verifier` of its type (host arguments)."""
-    verify = verifier(codec_.ty)
-    lift = codec_.lift
-
-    def lift_verified(at: int) -> Any:
-        verify(at)
-        return lift(at)
-
-    return lift_verified
 
 
 def prepare_flat_record(ty: wit.Record, at: int, extra: int) -> List[Any]:

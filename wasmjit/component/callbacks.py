@@ -105,17 +105,17 @@ class HostFunction:
                 )
             return self._through_stock(func_type)
         plan = component_plan(Direction.CALLBACK, func_type, shapes, result_shape, self.mode)
-        # Arguments below the top-level kinds (which the trampoline checks) are verified
-        # before they are read: a call may present another type than the first one.
-        lifts = {
-            f"lift_{n}": values.verified(values.codec(func_type.params[i][1], shapes[i], self.mode))
+        # Arguments below the top-level kinds (which the trampoline checks) are checked as they
+        # are read (Codec.read): a call may present another type than the first one.
+        reads = {
+            f"read_{n}": values.codec(func_type.params[i][1], shapes[i], self.mode).read
             for n, i in enumerate(plan.unpacked)
         }
         write = None
         if func_type.result is not None and not plan.result_packed:
             codec = values.codec(func_type.result, result_shape, self.mode)
             write = values.write_owned(codec) if codec.owned else values.write_in_place(codec)
-        bindings = plan.bind_values(callback=self.callback, write=write, failed=self._failed_for(plan), **lifts)
+        bindings = plan.bind_values(callback=self.callback, write=write, failed=self._failed_for(plan), **reads)
         template, trampoline, _ = backends.bind(plan, bindings, self.dynamic_code, self.backend, _py_name(self.name))
         self.templates[func_type] = template
         return trampoline

@@ -6,6 +6,7 @@ import ctypes
 import inspect
 import struct
 import typing
+import weakref
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import wasmtime
@@ -37,6 +38,10 @@ class ComponentOwner:
     @property
     def backend(self) -> str:
         return str(self.template.backend)
+
+
+def _free_last_result(arena: Any, at: int) -> None:
+    values.release_result(at)
 
 
 def func_wit_type(store: Any, func: Any) -> wit.FuncType:
@@ -230,6 +235,11 @@ def _typed(
         **flat_at,
     )
     template, trampoline, _ = backends.bind(plan, bindings, dynamic_code, backend, name)
-    trampoline.__wasmjit__ = ComponentOwner(template, plan, (arena, constants), handle, func, store)  # type: ignore[attr-defined]
+    owner = ComponentOwner(template, plan, (arena, constants), handle, func, store)
+    if plan.result_owned:
+        # Each call leaves its result tree in the slot for the next call to drop (plan.result_owned);
+        # the last one is freed with the caller (the finalizer holds the arena until then).
+        weakref.finalize(owner, _free_last_result, arena, results)
+    trampoline.__wasmjit__ = owner  # type: ignore[attr-defined]
     trampoline.signature = func_type  # type: ignore[attr-defined]
     return trampoline

@@ -7,8 +7,9 @@ is to a core signature.  It fixes, once per (type, Python shapes, mode):
   (``index * LAYOUT.val``) and how it gets there: the integer and float
   parameters in **one** ``struct`` call over the array (kinds included), the
   others through their value codec (:mod:`wasmjit.boundary.component_values`);
-* how the result is read: one ``unpack`` for a primitive, the codec otherwise,
-  and whether the result tree must be freed afterwards;
+* how the result is read: one ``unpack`` for a primitive, the codec otherwise
+  (a result tree is not freed by the call that read it: the next call's
+  result replaces it, see :attr:`ComponentPlan.result_owned`);
 * for host functions, the mirror image: the argument kinds a call must
   present, how arguments are read and how the result is written.
 
@@ -76,9 +77,10 @@ store's context, wasmjit's copy of the ``wasmtime_component_func_t``, the two ar
 what a conversion failure becomes (checked: the precise error; stock: stock's own call);
 ``raise_error(address)``: the exception for a ``wasmtime_error_t*`` (a parked one first)."""
 
-#: Fields every host function binds (then ``lift_0``, ``lift_1``... per unpacked parameter).
+#: Fields every host function binds (then ``read_0``, ``read_1``... per unpacked parameter).
 HOST_FIELDS = ("callback", "write", "failed")
-"""``callback``: the user's function; ``lift_<n>(address)``: codec functions; ``write(value, address)``:
+"""``callback``: the user's function; ``read_<n>(address)``: the codecs' checked lifts (``Codec.read``:
+everything below the kind the trampoline checks is checked as it is read); ``write(value, address)``:
 the result written into wasmtime's slot; ``failed(exc, context, type, args, nargs, results, nresults)``:
 re-specialise for another type, or park the exception and return a ``wasmtime_error_t*``."""
 
@@ -95,12 +97,12 @@ RESERVED_NAMES = frozenset(
         "env", "type", "args", "nargs", "results", "nresults",
         # statics
         "MEMORY", "offset", "BaseException", "store_context", "closed_store", "component_call",
-        "release_result", "pack_params", "unpack_result", "TypeMismatch", "PARAM_KINDS",
+        "pack_params", "unpack_result", "TypeMismatch", "PARAM_KINDS",
         "unpack_params", "pack_result", "RESULT_KIND", "NARGS", "NRESULTS", "HEADROOM", "check_headroom",
     )
 )  # fmt: skip
-#: Numbered names the programs use: ``kind_<i>``, ``lower_<n>``, ``lift_<n>``, and ``p<i>`` for renamed parameters.
-_NUMBERED = re.compile(r"^((kind_|lower_|lift_|at_|extra_|p|K_|flat_at_)\d+|view_[a-zA-Z])$")
+#: Numbered names the programs use: ``kind_<i>``, ``lower_<n>``, ``read_<n>``, and ``p<i>`` for renamed parameters.
+_NUMBERED = re.compile(r"^((kind_|lower_|read_|at_|extra_|p|K_|flat_at_)\d+|view_[a-zA-Z])$")
 
 
 class ComponentBindings:
@@ -372,7 +374,10 @@ class ComponentPlan:
 
     @functools.cached_property
     def result_owned(self) -> bool:
-        """The result tree has heap parts: a call frees it (``val_delete``) and resets the slot."""
+        """The result tree has heap parts.  A call reads it and leaves it in the result slot: wasmtime
+        drops what a result slot holds when it writes the next call's result there, so it is freed
+        then, one FFI call (``val_delete``) fewer per call; the caller's owner frees the last one
+        when the caller is collected (:class:`wasmjit.component.calls.ComponentOwner`)."""
         return self.func_type.result is not None and not isinstance(self.func_type.result, wit.Prim)
 
     @functools.cached_property
@@ -407,7 +412,7 @@ class ComponentPlan:
             flats = tuple(f"flat_at_{i}" for i in self.flat_headers_packed)
             converted = tuple(f"{what}_{n}" for n in range(len(self.unpacked)) for what in ("lower", "at", "extra"))
             return CALL_FIELDS + converted + views + flats
-        return HOST_FIELDS + tuple(f"lift_{n}" for n in range(len(self.unpacked)))
+        return HOST_FIELDS + tuple(f"read_{n}" for n in range(len(self.unpacked)))
 
     def bind_values(self, **values: Any) -> "ComponentBindings":
         """This plan's bound values, checked to be exactly :attr:`bound`."""
@@ -469,9 +474,8 @@ class ComponentPlan:
             body.append(unpack(("result",), call("unpack_result", "MEMORY", "results")))
             body.append(return_("result"))
         else:
-            body.append(assign("result", call("lift", "results")))
-            body.append(do("release_result", "results"))
-            body.append(return_("result"))
+            # The tree stays in the slot until the next call's result replaces it (result_owned).
+            body.append(return_(call("lift", "results")))
         return ir.Program(self.program_name, names, tuple(body), self.docstring)
 
     def _host_program(self) -> ir.Program:
@@ -489,11 +493,15 @@ class ComponentPlan:
         if names:
             kinds = tuple(f"kind_{i}" for i in range(len(names)))
             body.append(unpack(self.host_unpacked_names, call("unpack_params", "MEMORY", "args")))
-            body.append(
-                if_(ne(ir.MakeTuple(tuple(ir.Name(k) for k in kinds)), "PARAM_KINDS"), ir.Raise("TypeMismatch"))
-            )
+            if len(kinds) == 1:  # one compare, no tuple
+                body.append(if_(ne(kinds[0], "K_0"), ir.Raise("TypeMismatch")))
+            else:
+                body.append(
+                    if_(ne(ir.MakeTuple(tuple(ir.Name(k) for k in kinds)), "PARAM_KINDS"), ir.Raise("TypeMismatch"))
+                )
         for n, i in enumerate(self.unpacked):
-            body.append(assign(names[i], call(f"lift_{n}", call("offset", "args", i * LAYOUT.val))))
+            address = "args" if i == 0 else call("offset", "args", i * LAYOUT.val)
+            body.append(assign(names[i], call(f"read_{n}", address)))
         outcome = call("callback", "context", *names) if self.passes_context else call("callback", *names)
         if self.func_type.result is None:
             body.append(ir.Do(outcome))
@@ -514,7 +522,11 @@ class ComponentPlan:
         programs that differ only in their primitives' types share one assembled shape."""
         from ..boundary.component_values import kind_of
 
-        out = {f"K_{i}": kind_of(self.func_type.params[i][1]) for what, i in self.pack_items if what == "kind"}
+        if self.direction is Direction.CALL:
+            kinds = [i for what, i in self.pack_items if what == "kind"]
+        else:  # a host function of one parameter compares its kind with K_0 (several: PARAM_KINDS)
+            kinds = [0] if len(self.func_type.params) == 1 else []
+        out = {f"K_{i}": kind_of(self.func_type.params[i][1]) for i in kinds}
         if self.func_type.result is not None:
             out["RESULT_KIND"] = self.result_kind
         return out
