@@ -236,6 +236,10 @@ class Codec:
     kinds) is checked as it is read - element and field kinds, field names, case and flag names -
     and :class:`TypeMismatch` raised where it is not a value of :attr:`ty`.  Leaves (primitives,
     strings) have nothing below their kind: their ``read`` is their ``lift``."""
+    item: Any = None
+    """Integers: the ``struct.Struct`` of a ``val_t`` holding one (kind, payload), which ``lower``
+    packs and raises for (so a container may pack and unpack it in place of calling ``lower`` and
+    ``lift``, and call ``lower`` only to raise its precise error)."""
 
 
 _cache: Dict[Tuple[Any, Any, str], Codec] = {}
@@ -351,7 +355,7 @@ def _prim(ty: wit.Prim, mode: str) -> Codec:
     def lift(at: int) -> Any:
         return unpack_payload(MEMORY, at + OF)[0]
 
-    return Codec(ty, lower, lift, False)
+    return Codec(ty, lower, lift, False, item=item if name in _INT_BITS else None)
 
 
 # Strings -----------------------------------------------------------------------------
@@ -888,6 +892,8 @@ def _variant_like(ty: Any, shape: Shape, mode: str) -> Codec:
         some_lower, some_lift = some.lower, some.lift
         pack_option = _KIND_PTR.pack_into
 
+        some_read, some_kind = some.read, kind_of(cases[1][1])  # type: ignore[arg-type]
+
         def lower_option(value: Any, at: int, extra: int, keep: List[Any]) -> None:
             if value is None:
                 pack_option(MEMORY, at, _OPTION, 0)
@@ -899,8 +905,6 @@ def _variant_like(ty: Any, shape: Shape, mode: str) -> Codec:
             pointer = _unpack_ptr(MEMORY, at + OF)[0]
             return some_lift(pointer) if pointer else None
 
-        some_read, some_kind = some.read, kind_of(cases[1][1])  # type: ignore[arg-type]
-
         def read_option(at: int) -> Any:
             pointer = _unpack_ptr(MEMORY, at + OF)[0]
             if not pointer:
@@ -908,6 +912,33 @@ def _variant_like(ty: Any, shape: Shape, mode: str) -> Codec:
             if MEMORY[pointer] != some_kind:
                 raise TypeMismatch
             return some_read(pointer)  # type: ignore[misc]
+
+        if some.item is not None:  # an integer: packed and unpacked in place, no codec call
+            pack_some, unpack_some = some.item.pack_into, some.item.unpack_from
+
+            def lower_option(value: Any, at: int, extra: int, keep: List[Any]) -> None:
+                if value is None:
+                    pack_option(MEMORY, at, _OPTION, 0)
+                    return
+                try:
+                    pack_some(MEMORY, extra, some_kind, value)
+                except Exception:
+                    some_lower(value, extra, extra + VAL, keep)  # its precise error
+                    raise
+                pack_option(MEMORY, at, _OPTION, extra)
+
+            def lift_option(at: int) -> Any:
+                pointer = _unpack_ptr(MEMORY, at + OF)[0]
+                return unpack_some(MEMORY, pointer)[1] if pointer else None
+
+            def read_option(at: int) -> Any:
+                pointer = _unpack_ptr(MEMORY, at + OF)[0]
+                if not pointer:
+                    return None
+                kind, value = unpack_some(MEMORY, pointer)
+                if kind != some_kind:
+                    raise TypeMismatch
+                return value
 
         return Codec(ty, lower_option, lift_option, True, static, keepalive, read_option)
 
@@ -983,47 +1014,83 @@ def _check_payload(kind: Optional[int], pointer: int) -> None:
 
 
 def _result_codec(ty: Any, payload_codecs: List[Optional[Codec]], static: int, keepalive: List[Any]) -> Codec:
-    """``result<T, E>`` as :class:`~wasmjit.model.shapes.Ok`/``Err``: one call each way, no case picking."""
+    """``result<T, E>`` as :class:`~wasmjit.model.shapes.Ok`/``Err``: one call each way, no case
+    picking; an integer payload packed and unpacked in place."""
     from ..model.shapes import Err, Ok
 
-    ok_codec, err_codec = payload_codecs
-    ok_lower = None if ok_codec is None else ok_codec.lower
-    err_lower = None if err_codec is None else err_codec.lower
-    ok_lift = None if ok_codec is None else ok_codec.lift
-    err_lift = None if err_codec is None else err_codec.lift
     pack, unpack = _RESULT_HEADER.pack_into, _RESULT_HEADER.unpack_from
+    kinds = _payload_kinds(_cases_of(ty))
+
+    def case(index: int) -> Tuple[Any, Any, Any, Any, Any, Optional[int]]:
+        """(lower, lift, read, item pack, item unpack, payload kind) of case ``index`` (ok, err)."""
+        c = payload_codecs[index]
+        if c is None:
+            return None, None, None, None, None, None
+        item = c.item
+        return (
+            c.lower,
+            c.lift,
+            c.read,
+            None if item is None else item.pack_into,
+            None if item is None else item.unpack_from,
+            kinds[index],
+        )
+
+    ok_lower, ok_lift, ok_read, ok_pack, ok_unpack, ok_kind = case(0)
+    err_lower, err_lift, err_read, err_pack, err_unpack, err_kind = case(1)
 
     def lower(value: Any, at: int, extra: int, keep: List[Any]) -> None:
         cls = type(value)
         if cls is Ok:
-            is_ok, low = True, ok_lower
+            is_ok, low, pack_item, kind = True, ok_lower, ok_pack, ok_kind
         elif cls is Err:
-            is_ok, low = False, err_lower
+            is_ok, low, pack_item, kind = False, err_lower, err_pack, err_kind
         else:
             raise TypeError(f"expected wasmjit.component.Ok or Err for {wit.wit_text(ty)}, got {cls.__name__}")
         if low is None:
             pack(MEMORY, at, _RESULT, is_ok, 0)
-        else:
+            return
+        if pack_item is None:
             low(value.value, extra, extra + VAL, keep)
-            pack(MEMORY, at, _RESULT, is_ok, extra)
+        else:
+            try:
+                pack_item(MEMORY, extra, kind, value.value)
+            except Exception:
+                low(value.value, extra, extra + VAL, keep)  # its precise error
+                raise
+        pack(MEMORY, at, _RESULT, is_ok, extra)
 
     def lift(at: int) -> Any:
         _, is_ok, pointer = unpack(MEMORY, at)
         if is_ok:
+            if ok_unpack is not None:
+                return Ok(ok_unpack(MEMORY, pointer)[1])
             return Ok(None if ok_lift is None else ok_lift(pointer))
+        if err_unpack is not None:
+            return Err(err_unpack(MEMORY, pointer)[1])
         return Err(None if err_lift is None else err_lift(pointer))
-
-    ok_kind, err_kind = _payload_kinds(_cases_of(ty))
-    ok_read = None if ok_codec is None else ok_codec.read
-    err_read = None if err_codec is None else err_codec.read
 
     def read(at: int) -> Any:
         _, is_ok, pointer = unpack(MEMORY, at)
+        cls: Any
         if is_ok:
-            _check_payload(ok_kind, pointer)
-            return Ok(None if ok_read is None else ok_read(pointer))
-        _check_payload(err_kind, pointer)
-        return Err(None if err_read is None else err_read(pointer))
+            cls, kind, read_payload, unpack_item = Ok, ok_kind, ok_read, ok_unpack
+        else:
+            cls, kind, read_payload, unpack_item = Err, err_kind, err_read, err_unpack
+        if kind is None:
+            if pointer:
+                raise TypeMismatch
+            return cls(None)
+        if not pointer:
+            raise TypeMismatch
+        if unpack_item is not None:
+            got, value = unpack_item(MEMORY, pointer)
+            if got != kind:
+                raise TypeMismatch
+            return cls(value)
+        if MEMORY[pointer] != kind:
+            raise TypeMismatch
+        return cls(read_payload(pointer))
 
     return Codec(ty, lower, lift, True, static, keepalive, read)
 

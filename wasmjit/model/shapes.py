@@ -40,25 +40,40 @@ class ShapeError(TypeError):
     """A Python annotation does not match the WIT type it stands for."""
 
 
-@dataclass(frozen=True)
+# Some, Ok and Err are frozen dataclasses whose __init__ writes the one field into the instance's
+# __dict__ itself: the generated frozen __init__ goes through object.__setattr__, a third slower,
+# and these are made once per value crossing (equality, hashing, repr, replace() and pickling are
+# the dataclass's own; assigning the field still raises FrozenInstanceError).
+
+
+@dataclass(frozen=True, init=False)
 class Some(Generic[T]):
     """The payload of an ``option`` whose payload can itself be ``None`` (``option<option<T>>``)."""
 
     value: T
 
+    def __init__(self, value: T) -> None:
+        self.__dict__["value"] = value
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, init=False)
 class Ok(Generic[T]):
     """The ``ok`` case of a WIT ``result`` (``value`` is ``None`` for ``result<_, E>``)."""
 
     value: T = None  # type: ignore[assignment]
 
+    def __init__(self, value: T = None) -> None:  # type: ignore[assignment]
+        self.__dict__["value"] = value
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, init=False)
 class Err(Generic[E]):
     """The ``err`` case of a WIT ``result`` (``value`` is ``None`` for ``result<T>``)."""
 
     value: E = None  # type: ignore[assignment]
+
+    def __init__(self, value: E = None) -> None:  # type: ignore[assignment]
+        self.__dict__["value"] = value
 
 
 @dataclass(frozen=True)
