@@ -446,7 +446,10 @@ def _component_host(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
     expected_kinds = statics["PARAM_KINDS"]
     unpack_params: Any = statics.get("unpack_params")
     pack_result: Any = statics.get("pack_result")
-    callback, write, failed = bindings.callback, bindings.write, bindings.failed
+    callback, lower_result, failed = bindings.callback, bindings.lower_result, bindings.failed
+    scratch_at, scratch_extra = bindings.scratch_at, bindings.scratch_extra
+    val_clone, bool_kind = statics["val_clone"], statics["BOOL_KIND"]
+    result_owned = plan.result_owned
     stride = component_values_stride()
     reads = [(getattr(bindings, f"read_{n}"), i * stride, i) for n, i in enumerate(plan.unpacked)]
     nparams = len(plan.func_type.params)
@@ -463,11 +466,11 @@ def _component_host(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
             if nargs != nparams or nresults != has_result:
                 raise mismatch
             values: List[Any] = [None] * nparams
-            if nparams:
-                kinds: List[int] = [0] * nparams
+            if targets:  # the packed parameters' kinds and payloads (the others' reads check theirs)
+                kinds: List[int] = []
                 for (what, i), value in zip(targets, unpack_params(memory, args), strict=True):
                     if what == "kind":
-                        kinds[i] = value
+                        kinds.append(value)
                     else:
                         values[i] = value
                 if tuple(kinds) != expected_kinds:
@@ -478,8 +481,13 @@ def _component_host(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
             if has_result:
                 if result_packed:
                     pack_result(memory, results, result_kind, result)
+                elif result_owned:  # lowered here, copied into wasmtime's allocations
+                    keep: List[Any] = []  # what the lowered value points into, until the clone
+                    lower_result(result, scratch_at, scratch_extra, keep)
+                    memory[results] = bool_kind
+                    val_clone(scratch_at, results)
                 else:
-                    write(result, results)
+                    lower_result(result, results, 0, [])
             return 0
         except BaseException as exc:
             return failed(exc, context, type_, args, nargs, results, nresults)  # type: ignore[no-any-return]

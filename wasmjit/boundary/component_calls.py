@@ -144,8 +144,10 @@ def statics(plan: ComponentPlan) -> Dict[str, Any]:
             names["unpack_result"] = struct.Struct(plan.result_format).unpack_from
     else:
         names["TypeMismatch"] = values.TypeMismatch
-        names["PARAM_KINDS"] = tuple(plan.param_kinds)
-        if plan.func_type.params:
+        names["PARAM_KINDS"] = plan.host_checked_kinds
+        names["val_clone"] = values.val_clone
+        names["BOOL_KIND"] = values.K["bool"]
+        if plan.packed:
             names["unpack_params"] = struct.Struct(plan.params_format).unpack_from
         if plan.result_packed:
             names["pack_result"] = struct.Struct(plan.result_format).pack_into

@@ -132,17 +132,17 @@ K = LAYOUT.kinds
 if (LAYOUT.vec_size, LAYOUT.vec_data, LAYOUT.of) != (0, 8, 8):
     raise ImportError("wasmjit.component: wasm_name_t is expected to be {size, data} and val_t's union at 8")
 _VEC = struct.Struct("<QQ")
-#: A vector in a ``val_t``'s union (a string's, list's, record's...): ``(size, data)``, read from the ``val_t``.
-_unpack_header = struct.Struct(f"<{OF}xQQ").unpack_from
 _HEADER = struct.Struct("<B7xQQ")  # kind, then a vector (size, data) in the union
 _PTR = struct.Struct("<Q")
 _KIND_PTR = struct.Struct("<B7xQ")  # option: kind, boxed pointer
 _pack_header = _HEADER.pack_into
+_unpack_kind_vec = _HEADER.unpack_from
 _unpack_vec = _VEC.unpack_from
 _unpack_ptr = _PTR.unpack_from
 
-val_delete = ffi._declare("wasmtime_component_val_delete", None, ctypes.c_void_p)
-val_clone = ffi._declare("wasmtime_component_val_clone", None, ctypes.c_void_p, ctypes.c_void_p)
+# Both only copy or free memory (they never call back into Python): ctypes keeps the GIL.
+val_delete = ffi._declare_holding_gil("wasmtime_component_val_delete", None, ctypes.c_void_p)
+val_clone = ffi._declare_holding_gil("wasmtime_component_val_clone", None, ctypes.c_void_p, ctypes.c_void_p)
 
 
 def _bytes_data_offset() -> int:
@@ -231,11 +231,11 @@ class Codec:
     codec, which lives as long as the process (:func:`codec` caches it), not kept per call."""
     read: Optional[Lift] = None
     """``read(at)``: :attr:`lift` for a value wasmtime hands a host function, which may have been
-    imported under another type than the one its trampoline was made for: everything below the
-    value's own kind byte (which the caller checks, as the trampoline checks its parameters'
-    kinds) is checked as it is read - element and field kinds, field names, case and flag names -
-    and :class:`TypeMismatch` raised where it is not a value of :attr:`ty`.  Leaves (primitives,
-    strings) have nothing below their kind: their ``read`` is their ``lift``."""
+    imported under another type than the one its trampoline was made for: the value is checked
+    as it is read - its kind, element and field kinds, field names and counts, case and flag
+    names - and :class:`TypeMismatch` raised where it is not a value of :attr:`ty`.  The kind
+    first, before anything the union holds is dereferenced: in a value of another kind, what
+    sits where a name or a pointer would be is neither."""
     item: Any = None
     """Integers: the ``struct.Struct`` of a ``val_t`` holding one (kind, payload), which ``lower``
     packs and raises for (so a container may pack and unpack it in place of calling ``lower`` and
@@ -261,9 +261,7 @@ def static_size(ty: wit.WitType) -> int:
 
 def _build(ty: wit.WitType, shape: Shape, mode: str) -> Codec:
     built = _build_codec(ty, shape, mode)
-    if built.read is None:
-        assert isinstance(ty, (wit.Prim, wit.String)), f"the codec of {ty!r} has no read"
-        built.read = built.lift
+    assert built.read is not None, f"the codec of {ty!r} has no read"
     return built
 
 
@@ -271,7 +269,7 @@ def _build_codec(ty: wit.WitType, shape: Shape, mode: str) -> Codec:
     if isinstance(ty, wit.Prim):
         return _prim(ty, mode)
     if isinstance(ty, wit.String):
-        return Codec(ty, _lower_string, _lift_string, True)
+        return Codec(ty, _lower_string, _lift_string, True, read=_read_string)
     if isinstance(ty, wit.List):
         return _list(ty, shape, mode)
     if isinstance(ty, wit.Record):
@@ -294,7 +292,7 @@ def _prim(ty: wit.Prim, mode: str) -> Codec:
     name = ty.name
     kind = prim_kind(name)
     item = struct.Struct("<B7x" + _PRIM_CODE[name])
-    pack = item.pack_into
+    pack, unpack_item = item.pack_into, item.unpack_from
     unpack_payload = struct.Struct("<" + _PRIM_CODE[name]).unpack_from
 
     if name == "char":
@@ -314,7 +312,13 @@ def _prim(ty: wit.Prim, mode: str) -> Codec:
         def lift_char(at: int) -> Any:
             return chr(unpack_payload(MEMORY, at + OF)[0])
 
-        return Codec(ty, lower, lift_char, False)
+        def read_char(at: int) -> Any:
+            got, value = unpack_item(MEMORY, at)
+            if got != kind:
+                raise TypeMismatch
+            return chr(value)
+
+        return Codec(ty, lower, lift_char, False, read=read_char)
 
     if name == "bool":
 
@@ -355,7 +359,13 @@ def _prim(ty: wit.Prim, mode: str) -> Codec:
     def lift(at: int) -> Any:
         return unpack_payload(MEMORY, at + OF)[0]
 
-    return Codec(ty, lower, lift, False, item=item if name in _INT_BITS else None)
+    def read(at: int) -> Any:
+        got, value = unpack_item(MEMORY, at)
+        if got != kind:
+            raise TypeMismatch
+        return value
+
+    return Codec(ty, lower, lift, False, read=read, item=item if name in _INT_BITS else None)
 
 
 # Strings -----------------------------------------------------------------------------
@@ -377,6 +387,13 @@ def _not_str(value: Any) -> bytes:
 
 def _lift_string(at: int) -> str:
     size, data = _unpack_vec(MEMORY, at + OF)
+    return str(MEMORY[data : data + size], "utf-8")
+
+
+def _read_string(at: int) -> str:
+    kind, size, data = _unpack_kind_vec(MEMORY, at)
+    if kind != _STRING:
+        raise TypeMismatch
     return str(MEMORY[data : data + size], "utf-8")
 
 
@@ -460,8 +477,8 @@ def _list(ty: wit.List, shape: Shape, mode: str) -> Codec:
             return MEMORY[data : data + n * VAL].cast(code)[first::step].tolist()  # type: ignore[call-overload]
 
         def read(at: int) -> Any:
-            n, data = _unpack_vec(MEMORY, at + OF)
-            if n and MEMORY[data : data + n * VAL : VAL] != kind_byte * n:
+            kind, n, data = _unpack_kind_vec(MEMORY, at)
+            if kind != _LIST or (n and MEMORY[data : data + n * VAL : VAL] != kind_byte * n):
                 raise TypeMismatch
             return lift(at)
 
@@ -492,12 +509,11 @@ def _list(ty: wit.List, shape: Shape, mode: str) -> Codec:
         n, data = _unpack_vec(MEMORY, at + OF)
         return [elift(data + i * VAL) for i in range(n)]
 
-    element_kind = bytes([kind_of(element)])
     eread = inner.read
 
     def read(at: int) -> Any:  # type: ignore[no-redef]
-        n, data = _unpack_vec(MEMORY, at + OF)
-        if n and MEMORY[data : data + n * VAL : VAL] != element_kind * n:
+        kind, n, data = _unpack_kind_vec(MEMORY, at)
+        if kind != _LIST:
             raise TypeMismatch
         return [eread(data + i * VAL) for i in range(n)]  # type: ignore[misc]
 
@@ -612,11 +628,12 @@ def _record(ty: wit.Record, shape: Shape, mode: str) -> Codec:
         expected = tuple(x for i, (_, t) in enumerate(ty.fields) for x in (sizes[i], prim_kind(t.name)))  # type: ignore[union-attr]
         payloads = operator.itemgetter(*range(3, 4 * n, 4))
         one_byte = [(4 * i + 1, name[0]) for i, name in enumerate(names_bytes) if len(name) == 1]
+        user_class = cls  # called here directly: no make() call
         longer = [(4 * i + 1, name) for i, name in enumerate(names_bytes) if len(name) != 1]
 
         def read(at: int) -> Any:
-            count, data = _unpack_header(MEMORY, at)
-            if count != n:
+            kind, count, data = _unpack_kind_vec(MEMORY, at)
+            if kind != _RECORD or count != n:
                 raise TypeMismatch
             got = unpack_entries(MEMORY, data)
             if constant(got) != expected:
@@ -624,11 +641,14 @@ def _record(ty: wit.Record, shape: Shape, mode: str) -> Codec:
             for where, byte in one_byte:
                 if MEMORY[got[where]] != byte:
                     raise TypeMismatch
-            for where, name in longer:
-                address = got[where]
-                if MEMORY[address : address + len(name)] != name:
-                    raise TypeMismatch
-            return make((payloads(got),) if single else payloads(got))
+            if longer:
+                for where, name in longer:
+                    address = got[where]
+                    if MEMORY[address : address + len(name)] != name:
+                        raise TypeMismatch
+            if user_class is None:  # wasmtime-py's Record
+                return make((payloads(got),) if single else payloads(got))
+            return user_class(payloads(got)) if single else user_class(*payloads(got))
 
         return Codec(ty, lower, lift, True, static, keepalive, read)
 
@@ -663,20 +683,17 @@ def _record(ty: wit.Record, shape: Shape, mode: str) -> Codec:
             address += _ENTRY
         return make(values)
 
-    checked_fields = [
-        (name, size, kind_of(t), c.read)
-        for name, size, (_, t), c in zip(names_bytes, sizes, ty.fields, codecs, strict=True)
-    ]
+    checked_fields = [(name, size, c.read) for name, size, c in zip(names_bytes, sizes, codecs, strict=True)]
 
     def read(at: int) -> Any:  # type: ignore[no-redef]
-        count, data = _unpack_vec(MEMORY, at + OF)
-        if count != n:
+        kind, count, data = _unpack_kind_vec(MEMORY, at)
+        if kind != _RECORD or count != n:
             raise TypeMismatch
         values = []
         entry = data
-        for name, size, kind, read_field in checked_fields:
+        for name, size, read_field in checked_fields:
             got_size, address = _VEC.unpack_from(MEMORY, entry)
-            if got_size != size or MEMORY[address : address + size] != name or MEMORY[entry + _ENTRY_VAL] != kind:
+            if got_size != size or MEMORY[address : address + size] != name:
                 raise TypeMismatch
             values.append(read_field(entry + _ENTRY_VAL))  # type: ignore[misc]
             entry += _ENTRY
@@ -714,12 +731,11 @@ def _tuple(ty: wit.Tuple_, shape: Shape, mode: str) -> Codec:
         data = _unpack_ptr(MEMORY, at + OF + 8)[0]
         return tuple([lift_item(data + i * VAL) for i, lift_item in enumerate(lifts)])
 
-    kinds = bytes(kind_of(t) for t in ty.elements)
     reads = [c.read for c in codecs]
 
     def read(at: int) -> Any:
-        count, data = _unpack_vec(MEMORY, at + OF)
-        if count != n or (n and MEMORY[data : data + n * VAL : VAL] != kinds):
+        kind, count, data = _unpack_kind_vec(MEMORY, at)
+        if kind != _TUPLE or count != n:
             raise TypeMismatch
         return tuple([read_item(data + i * VAL) for i, read_item in enumerate(reads)])  # type: ignore[misc]
 
@@ -890,7 +906,7 @@ def _variant_like(ty: Any, shape: Shape, mode: str) -> Codec:
         some = payload_codecs[1]
         assert some is not None
         some_lower, some_lift = some.lower, some.lift
-        pack_option = _KIND_PTR.pack_into
+        pack_option, unpack_option = _KIND_PTR.pack_into, _KIND_PTR.unpack_from
 
         some_read, some_kind = some.read, kind_of(cases[1][1])  # type: ignore[arg-type]
 
@@ -906,12 +922,10 @@ def _variant_like(ty: Any, shape: Shape, mode: str) -> Codec:
             return some_lift(pointer) if pointer else None
 
         def read_option(at: int) -> Any:
-            pointer = _unpack_ptr(MEMORY, at + OF)[0]
-            if not pointer:
-                return None
-            if MEMORY[pointer] != some_kind:
+            kind, pointer = unpack_option(MEMORY, at)
+            if kind != _OPTION:
                 raise TypeMismatch
-            return some_read(pointer)  # type: ignore[misc]
+            return some_read(pointer) if pointer else None  # type: ignore[misc]
 
         if some.item is not None:  # an integer: packed and unpacked in place, no codec call
             pack_some, unpack_some = some.item.pack_into, some.item.unpack_from
@@ -932,7 +946,9 @@ def _variant_like(ty: Any, shape: Shape, mode: str) -> Codec:
                 return unpack_some(MEMORY, pointer)[1] if pointer else None
 
             def read_option(at: int) -> Any:
-                pointer = _unpack_ptr(MEMORY, at + OF)[0]
+                kind, pointer = unpack_option(MEMORY, at)
+                if kind != _OPTION:
+                    raise TypeMismatch
                 if not pointer:
                     return None
                 kind, value = unpack_some(MEMORY, pointer)
@@ -976,23 +992,24 @@ def _variant_like(ty: Any, shape: Shape, mode: str) -> Codec:
         payload = None if payload_codec is None else payload_codec.lift(pointer)
         return build(index, payload)
 
-    payload_kinds = _payload_kinds(cases)
-
     def read(at: int) -> Any:
         if is_option:
-            pointer = _unpack_ptr(MEMORY, at + OF)[0]
+            got, pointer = _KIND_PTR.unpack_from(MEMORY, at)
             index = 1 if pointer else 0
         elif is_result:
-            _, ok, pointer = _RESULT_HEADER.unpack_from(MEMORY, at)
+            got, ok, pointer = _RESULT_HEADER.unpack_from(MEMORY, at)
             index = 0 if ok else 1
         else:
-            _, size, data, pointer = _VARIANT_HEADER.unpack_from(MEMORY, at)
+            got, size, data, pointer = _VARIANT_HEADER.unpack_from(MEMORY, at)
+            if got != kind:  # before the name is read: another kind's fields are no name
+                raise TypeMismatch
             found = by_name.get(bytes(MEMORY[data : data + size]))
             if found is None:
                 raise TypeMismatch
             index = found
         payload_codec = payload_codecs[index]
-        _check_payload(payload_kinds[index], pointer)
+        if got != kind or (payload_codec is None) != (not pointer):
+            raise TypeMismatch
         payload = None if payload_codec is None else payload_codec.read(pointer)  # type: ignore[misc]
         return build(index, payload)
 
@@ -1002,15 +1019,6 @@ def _variant_like(ty: Any, shape: Shape, mode: str) -> Codec:
 def _payload_kinds(cases: List[Tuple[str, Optional[wit.WitType]]]) -> List[Optional[int]]:
     """The kind byte of each case's payload (``None``: the case has none)."""
     return [None if t is None else kind_of(t) for _, t in cases]
-
-
-def _check_payload(kind: Optional[int], pointer: int) -> None:
-    """A case's payload is there exactly when the case has one, and of its kind."""
-    if kind is None:
-        if pointer:
-            raise TypeMismatch
-    elif not pointer or MEMORY[pointer] != kind:
-        raise TypeMismatch
 
 
 def _result_codec(ty: Any, payload_codecs: List[Optional[Codec]], static: int, keepalive: List[Any]) -> Codec:
@@ -1071,7 +1079,9 @@ def _result_codec(ty: Any, payload_codecs: List[Optional[Codec]], static: int, k
         return Err(None if err_lift is None else err_lift(pointer))
 
     def read(at: int) -> Any:
-        _, is_ok, pointer = unpack(MEMORY, at)
+        got, is_ok, pointer = unpack(MEMORY, at)
+        if got != _RESULT:
+            raise TypeMismatch
         cls: Any
         if is_ok:
             cls, kind, read_payload, unpack_item = Ok, ok_kind, ok_read, ok_unpack
@@ -1088,8 +1098,6 @@ def _result_codec(ty: Any, payload_codecs: List[Optional[Codec]], static: int, k
             if got != kind:
                 raise TypeMismatch
             return cls(value)
-        if MEMORY[pointer] != kind:
-            raise TypeMismatch
         return cls(read_payload(pointer))
 
     return Codec(ty, lower, lift, True, static, keepalive, read)
@@ -1133,21 +1141,27 @@ def _case_class_codec(
         cls, lift_payload = by_name[bytes(MEMORY[data : data + size])]
         return cls() if lift_payload is None else cls(lift_payload(pointer))
 
-    payload_kinds = _payload_kinds(_cases_of(ty))
-    #: name -> (class, the payload's kind or None, the payload's read or None)
+    #: name -> (class, the payload's read or None)
     read_by_name = {
-        names[i][0]: (cls, payload_kinds[i], None if payload_codecs[i] is None else payload_codecs[i].read)  # type: ignore[union-attr]
+        names[i][0]: (cls, None if payload_codecs[i] is None else payload_codecs[i].read)  # type: ignore[union-attr]
         for i, cls in enumerate(classes)
     }
 
     def read(at: int) -> Any:
-        _, size, data, pointer = unpack(MEMORY, at)
+        kind, size, data, pointer = unpack(MEMORY, at)
+        if kind != _VARIANT:  # before the name is read: another kind's fields are no name
+            raise TypeMismatch
         found = read_by_name.get(bytes(MEMORY[data : data + size]))
         if found is None:
             raise TypeMismatch
-        cls, kind, read_payload = found
-        _check_payload(kind, pointer)
-        return cls() if read_payload is None else cls(read_payload(pointer))
+        cls, read_payload = found
+        if read_payload is None:
+            if pointer:
+                raise TypeMismatch
+            return cls()
+        if not pointer:
+            raise TypeMismatch
+        return cls(read_payload(pointer))
 
     return Codec(ty, lower, lift, True, static, keepalive, read)
 
@@ -1184,7 +1198,9 @@ def _enum(ty: wit.Enum, shape: Shape, mode: str) -> Codec:
         return by_name[bytes(MEMORY[data : data + size])]
 
     def read(at: int) -> Any:
-        size, data = _unpack_vec(MEMORY, at + OF)
+        kind, size, data = _unpack_kind_vec(MEMORY, at)
+        if kind != _ENUM:  # before the name is read: another kind's fields are no name
+            raise TypeMismatch
         member = by_name.get(bytes(MEMORY[data : data + size]), _NOT_FOUND)
         if member is _NOT_FOUND:
             raise TypeMismatch
@@ -1245,6 +1261,8 @@ def _flags(ty: wit.Flags, shape: Shape, mode: str) -> Codec:
             return out
 
         def read(at: int) -> Any:
+            if MEMORY[at] != _FLAGS:
+                raise TypeMismatch
             try:
                 return lift(at)
             except KeyError:  # a flag this type does not have
@@ -1283,7 +1301,9 @@ def _flags(ty: wit.Flags, shape: Shape, mode: str) -> Codec:
         return new_member(bits) if member is None else member
 
     def read_flag(at: int) -> Any:
-        n, data = _unpack_vec(MEMORY, at + OF)
+        kind, n, data = _unpack_kind_vec(MEMORY, at)
+        if kind != _FLAGS:
+            raise TypeMismatch
         bits = 0
         for address in range(data, data + n * vector_size, vector_size):
             size, name = name_vec.unpack_from(MEMORY, address)
@@ -1327,7 +1347,6 @@ def kind_of(ty: wit.WitType) -> int:
     return K[_KIND_NAMES[type(ty)]]
 
 
-_BOOL = K["bool"]
 
 
 class TypeMismatch(Exception):
@@ -1345,31 +1364,6 @@ def release_result(at: int) -> None:
     """
     val_delete(at)
     MEMORY[at] = K["bool"]
-
-
-def write_owned(codec: Codec) -> Callable[[Any, int], None]:
-    """``write(value, at)`` for a result wasmtime owns: lower into Python memory, clone into wasmtime's."""
-    scratch, scratch_at = new_arena(VAL + codec.static)
-    lower = codec.lower
-    scratch_extra = scratch_at + VAL
-
-    def write(value: Any, at: int) -> None:
-        keep: List[Any] = [scratch]
-        lower(value, scratch_at, scratch_extra, keep)
-        MEMORY[at] = _BOOL  # whatever the slot held is not dropped by the clone
-        val_clone(scratch_at, at)
-
-    return write
-
-
-def write_in_place(codec: Codec) -> Callable[[Any, int], None]:
-    """``write(value, at)`` for a result without heap parts."""
-    lower = codec.lower
-
-    def write(value: Any, at: int) -> None:
-        lower(value, at, 0, [])
-
-    return write
 
 
 def prepare_flat_record(ty: wit.Record, at: int, extra: int) -> List[Any]:

@@ -78,11 +78,14 @@ what a conversion failure becomes (checked: the precise error; stock: stock's ow
 ``raise_error(address)``: the exception for a ``wasmtime_error_t*`` (a parked one first)."""
 
 #: Fields every host function binds (then ``read_0``, ``read_1``... per unpacked parameter).
-HOST_FIELDS = ("callback", "write", "failed")
+HOST_FIELDS = ("callback", "lower_result", "scratch_at", "scratch_extra", "failed")
 """``callback``: the user's function; ``read_<n>(address)``: the codecs' checked lifts (``Codec.read``:
-everything below the kind the trampoline checks is checked as it is read); ``write(value, address)``:
-the result written into wasmtime's slot; ``failed(exc, context, type, args, nargs, results, nresults)``:
-re-specialise for another type, or park the exception and return a ``wasmtime_error_t*``."""
+each checks its value's kind and everything below it as it reads it); ``lower_result``: the result
+codec's ``lower`` (``None`` for no result or a number); ``scratch_at``/``scratch_extra``: Python-owned
+memory the result is lowered into (its ``val_t``, then its fixed-size parts) before one ``val_clone``
+copies it into wasmtime's allocations (:attr:`ComponentPlan.result_owned`: wasmtime drops what a
+host result holds); ``failed(exc, context, type, args, nargs, results, nresults)``: re-specialise for
+another type, or park the exception and return a ``wasmtime_error_t*``."""
 
 
 #: Every name a component program uses besides its parameters: its own locals and arguments,
@@ -97,7 +100,7 @@ RESERVED_NAMES = frozenset(
         "env", "type", "args", "nargs", "results", "nresults",
         # statics
         "MEMORY", "offset", "BaseException", "store_context", "closed_store", "component_call",
-        "pack_params", "unpack_result", "TypeMismatch", "PARAM_KINDS",
+        "pack_params", "unpack_result", "TypeMismatch", "PARAM_KINDS", "val_clone", "BOOL_KIND",
         "unpack_params", "pack_result", "RESULT_KIND", "NARGS", "NRESULTS", "HEADROOM", "check_headroom",
     )
 )  # fmt: skip
@@ -254,9 +257,9 @@ class ComponentPlan:
         Calls write the packed parameters (kind, payload per slot); pads never
         cover another parameter's slot: the format stops after the last packed
         parameter, and the unpacked ones are written after it.  Host functions
-        read every parameter's kind (to check that the call presents this
-        plan's type: :attr:`param_kinds`) and the packed parameters' payloads,
-        in one call: the kinds first, in order, then the payloads.
+        read each packed parameter's kind (to check that the call presents this
+        plan's type: :attr:`host_checked_kinds`) and payload, in one call; every
+        other parameter's codec checks its kind as it reads it (``Codec.read``).
         """
         from ..boundary.component_values import LAYOUT
 
@@ -278,20 +281,16 @@ class ComponentPlan:
                     out.append(code)
                     position = start + LAYOUT.of + struct.calcsize("<" + code)
             return "".join(out)
-        # struct reads fields in memory order; the kinds and payloads interleave, so the
-        # trampoline unpacks (k0, [p0], k1, [p1], ...) and names them in that order.
+        # struct reads fields in memory order: the trampoline unpacks (k0, p0, k1, p1, ...).
         out = ["<"]
         position = 0
-        for i, (_, ty) in enumerate(self.func_type.params):
+        for i in self.packed:
             start = i * LAYOUT.val
             if start > position:
                 out.append(f"{start - position}x")
-            out.append("B")
-            position = start + 1
-            if i in self.packed:
-                code = _CODES[ty.name]  # type: ignore[union-attr]
-                out.append(f"{LAYOUT.of - 1}x{code}")
-                position = start + LAYOUT.of + struct.calcsize("<" + code)
+            code = _CODES[self.func_type.params[i][1].name]  # type: ignore[union-attr]
+            out.append(f"B{LAYOUT.of - 1}x{code}")
+            position = start + LAYOUT.of + struct.calcsize("<" + code)
         return "".join(out)
 
     @functools.cached_property
@@ -319,13 +318,11 @@ class ComponentPlan:
 
     @functools.cached_property
     def host_unpack_targets(self) -> Tuple[Tuple[str, int], ...]:
-        """What a host trampoline's one ``unpack`` yields, in order: ``("kind", i)`` for every
-        parameter, followed by ``("param", i)`` for a packed one."""
+        """What a host trampoline's one ``unpack`` yields, in order: ``("kind", i)`` then
+        ``("param", i)`` for each packed parameter ``i``."""
         out = []
-        for i in range(len(self.func_type.params)):
-            out.append(("kind", i))
-            if i in self.packed:
-                out.append(("param", i))
+        for i in self.packed:
+            out += [("kind", i), ("param", i)]
         return tuple(out)
 
     @functools.cached_property
@@ -335,10 +332,17 @@ class ComponentPlan:
 
     @functools.cached_property
     def param_kinds(self) -> bytes:
-        """The kind byte of each parameter's ``val_t`` (what a host call must present)."""
+        """The kind byte of each parameter's ``val_t``."""
         from ..boundary.component_values import kind_of
 
         return bytes(kind_of(ty) for _, ty in self.func_type.params)
+
+    @functools.cached_property
+    def host_checked_kinds(self) -> Tuple[int, ...]:
+        """Host functions: the kinds of the packed parameters, which the trampoline's ``unpack``
+        reads and compares (``PARAM_KINDS``; ``K_<i>`` when there is one); every other parameter's
+        ``Codec.read`` checks its own kind and everything below it."""
+        return tuple(self.param_kinds[i] for i in self.packed)
 
     @property
     def passes_context(self) -> bool:
@@ -374,7 +378,8 @@ class ComponentPlan:
 
     @functools.cached_property
     def result_owned(self) -> bool:
-        """The result tree has heap parts.  A call reads it and leaves it in the result slot: wasmtime
+        """The result tree has heap parts.  Host functions lower it into Python memory and copy it
+        into wasmtime's allocations with one ``val_clone``.  A call reads it and leaves it in the result slot: wasmtime
         drops what a result slot holds when it writes the next call's result there, so it is freed
         then, one FFI call (``val_delete``) fewer per call; the caller's owner frees the last one
         when the caller is collected (:class:`wasmjit.component.calls.ComponentOwner`)."""
@@ -490,11 +495,11 @@ class ComponentPlan:
             if_(ne("nargs", len(names)), ir.Raise("TypeMismatch")),
             if_(ne("nresults", nresults), ir.Raise("TypeMismatch")),
         ]
-        if names:
-            kinds = tuple(f"kind_{i}" for i in range(len(names)))
+        if self.packed:
+            kinds = tuple(f"kind_{i}" for i in self.packed)
             body.append(unpack(self.host_unpacked_names, call("unpack_params", "MEMORY", "args")))
             if len(kinds) == 1:  # one compare, no tuple
-                body.append(if_(ne(kinds[0], "K_0"), ir.Raise("TypeMismatch")))
+                body.append(if_(ne(kinds[0], f"K_{self.packed[0]}"), ir.Raise("TypeMismatch")))
             else:
                 body.append(
                     if_(ne(ir.MakeTuple(tuple(ir.Name(k) for k in kinds)), "PARAM_KINDS"), ir.Raise("TypeMismatch"))
@@ -508,9 +513,17 @@ class ComponentPlan:
         elif self.result_packed:
             body.append(assign("result", outcome))
             body.append(do("pack_result", "MEMORY", "results", "RESULT_KIND", "result"))
-        else:
+        elif self.result_owned:
+            # Lowered into Python memory, then copied into wasmtime's allocations by one
+            # val_clone (wasmtime frees what a host result holds); the slot starts as bool.
             body.append(assign("result", outcome))
-            body.append(do("write", "result", "results"))
+            body.append(assign("keep", ir.NewList()))
+            body.append(do("lower_result", "result", "scratch_at", "scratch_extra", "keep"))
+            body.append(ir.SetItem(ir.Name("MEMORY"), ir.Name("results"), ir.Name("BOOL_KIND")))
+            body.append(do("val_clone", "scratch_at", "results"))
+        else:  # bool, char: nothing on the heap, lowered in place
+            body.append(assign("result", outcome))
+            body.append(do("lower_result", "result", "results", 0, ir.NewList()))
         body.append(return_(0))
         handler = (return_(call("failed", "exc", "context", "type", "args", "nargs", "results", "nresults")),)
         program_body = (try_(body, handler, name="exc"),)
@@ -524,8 +537,8 @@ class ComponentPlan:
 
         if self.direction is Direction.CALL:
             kinds = [i for what, i in self.pack_items if what == "kind"]
-        else:  # a host function of one parameter compares its kind with K_0 (several: PARAM_KINDS)
-            kinds = [0] if len(self.func_type.params) == 1 else []
+        else:  # a host function with one packed parameter compares its kind with K_<i> (several: PARAM_KINDS)
+            kinds = list(self.packed) if len(self.packed) == 1 else []
         out = {f"K_{i}": kind_of(self.func_type.params[i][1]) for i in kinds}
         if self.func_type.result is not None:
             out["RESULT_KIND"] = self.result_kind
