@@ -538,3 +538,45 @@ def test_one_host_function_never_reads_a_value_of_another_type(pair: int, backen
             assert values_equal(got, value), (ty, value, got)
             assert values_equal(seen[-1], value), (ty, value, seen[-1])
     assert len(hf.trampolines) == 2
+
+
+def test_one_host_function_serves_stores_on_several_threads(backend: str) -> None:
+    """One linker's host function called from four threads, each with its own store: every
+    result is the calling thread's own (a host result is lowered into memory of this thread's
+    before it is copied into wasmtime's: shared memory there would hand one thread another's
+    string).  Thread switches forced as often as CPython allows."""
+    import sys
+    import threading
+
+    ft = FuncT((("v", Prim("string")),), TupleT((Prim("string"), ListT(Prim("u32")))))
+    component = wc_stock.Component(ENGINE, component_text(ft))
+    linker = wc_stock.Linker(ENGINE)
+    with linker.root() as root:
+        wc.define_callback(root, "f", lambda v: (v, [len(v)] * 3), backend=backend)
+    errors: List[BaseException] = []
+    wrong: List[Any] = []
+
+    def worker(k: int) -> None:
+        try:
+            store = wasmtime.Store(ENGINE)
+            run = wc.typed(store, linker.instantiate(store, component).get_func(store, "run"), backend=backend)
+            for i in range(1500):
+                text = f"thread {k} call {i}" + "." * (k * 7)
+                got = run(text)
+                if got != (text, [len(text)] * 3):
+                    wrong.append((k, text, got))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors, errors[:3]
+    assert not wrong, wrong[:3]

@@ -447,7 +447,7 @@ def _component_host(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
     unpack_params: Any = statics.get("unpack_params")
     pack_result: Any = statics.get("pack_result")
     callback, lower_result, failed = bindings.callback, bindings.lower_result, bindings.failed
-    scratch_at, scratch_extra = bindings.scratch_at, bindings.scratch_extra
+    scratch = bindings.scratch
     val_clone, bool_kind = statics["val_clone"], statics["BOOL_KIND"]
     result_owned = plan.result_owned
     stride = component_values_stride()
@@ -483,6 +483,7 @@ def _component_host(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
                     pack_result(memory, results, result_kind, result)
                 elif result_owned:  # lowered here, copied into wasmtime's allocations
                     keep: List[Any] = []  # what the lowered value points into, until the clone
+                    scratch_at, scratch_extra = scratch.where
                     lower_result(result, scratch_at, scratch_extra, keep)
                     memory[results] = bool_kind
                     val_clone(scratch_at, results)

@@ -43,6 +43,7 @@ import ctypes
 import operator
 import struct
 import sys
+import threading
 from array import array
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -1364,6 +1365,16 @@ def release_result(at: int) -> None:
     """
     val_delete(at)
     MEMORY[at] = K["bool"]
+
+
+class Scratch(threading.local):
+    """Python-owned memory a host function lowers its result into, one per thread (a host function
+    serves every store its linker instantiates into, on any thread): ``where`` is ``(address of
+    the val_t, address of the fixed-size parts after it)``."""
+
+    def __init__(self, size: int) -> None:
+        self.arena, at = new_arena(size)
+        self.where = (at, at + VAL)
 
 
 def prepare_flat_record(ty: wit.Record, at: int, extra: int) -> List[Any]:

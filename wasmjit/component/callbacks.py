@@ -55,8 +55,6 @@ class HostFunction:
         self.stock_callback = stock_callback
         self.trampolines: Dict[wit.FuncType, Callable[..., Any]] = {}
         self.templates: Dict[wit.FuncType, Any] = {}
-        #: The Python memory each trampoline lowers its heap result into (per WIT type, as long as it).
-        self.scratch: Dict[wit.FuncType, Any] = {}
         self._lock = threading.Lock()
         self.current: Callable[..., Any] = self.specialise_and_call
         self._stock_indices: List[int] = []
@@ -113,22 +111,15 @@ class HostFunction:
             f"read_{n}": values.codec(func_type.params[i][1], shapes[i], self.mode).read
             for n, i in enumerate(plan.unpacked)
         }
-        lower_result, scratch_at, scratch_extra = None, 0, 0
+        lower_result, scratch = None, None
         if func_type.result is not None and not plan.result_packed:
             codec = values.codec(func_type.result, result_shape, self.mode)
             assert codec.owned == plan.result_owned
             lower_result = codec.lower
             if plan.result_owned:  # lowered here, then val_clone'd into wasmtime's allocations
-                scratch, scratch_at = values.new_arena(values.LAYOUT.val + codec.static)
-                scratch_extra = scratch_at + values.LAYOUT.val
-                self.scratch[func_type] = scratch  # as long as the trampoline
+                scratch = values.Scratch(values.LAYOUT.val + codec.static)
         bindings = plan.bind_values(
-            callback=self.callback,
-            lower_result=lower_result,
-            scratch_at=scratch_at,
-            scratch_extra=scratch_extra,
-            failed=self._failed_for(plan),
-            **reads,
+            callback=self.callback, lower_result=lower_result, scratch=scratch, failed=self._failed_for(plan), **reads
         )
         template, trampoline, _ = backends.bind(plan, bindings, self.dynamic_code, self.backend, _py_name(self.name))
         self.templates[func_type] = template

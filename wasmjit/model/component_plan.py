@@ -78,14 +78,16 @@ what a conversion failure becomes (checked: the precise error; stock: stock's ow
 ``raise_error(address)``: the exception for a ``wasmtime_error_t*`` (a parked one first)."""
 
 #: Fields every host function binds (then ``read_0``, ``read_1``... per unpacked parameter).
-HOST_FIELDS = ("callback", "lower_result", "scratch_at", "scratch_extra", "failed")
+HOST_FIELDS = ("callback", "lower_result", "scratch", "failed")
 """``callback``: the user's function; ``read_<n>(address)``: the codecs' checked lifts (``Codec.read``:
 each checks its value's kind and everything below it as it reads it); ``lower_result``: the result
-codec's ``lower`` (``None`` for no result or a number); ``scratch_at``/``scratch_extra``: Python-owned
-memory the result is lowered into (its ``val_t``, then its fixed-size parts) before one ``val_clone``
-copies it into wasmtime's allocations (:attr:`ComponentPlan.result_owned`: wasmtime drops what a
-host result holds); ``failed(exc, context, type, args, nargs, results, nresults)``: re-specialise for
-another type, or park the exception and return a ``wasmtime_error_t*``."""
+codec's ``lower`` (``None`` for no result or a number); ``scratch``: a thread-local whose ``where``
+is ``(address, extra)``, this thread's Python-owned memory the result is lowered into (its ``val_t``,
+then its fixed-size parts) before one ``val_clone`` copies it into wasmtime's allocations
+(:attr:`ComponentPlan.result_owned`: wasmtime drops what a host result holds).  Thread-local: one
+host function serves every store its linker instantiates into, on any thread;
+``failed(exc, context, type, args, nargs, results, nresults)``: re-specialise for another type, or
+park the exception and return a ``wasmtime_error_t*``."""
 
 
 #: Every name a component program uses besides its parameters: its own locals and arguments,
@@ -101,6 +103,7 @@ RESERVED_NAMES = frozenset(
         # statics
         "MEMORY", "offset", "BaseException", "store_context", "closed_store", "component_call",
         "pack_params", "unpack_result", "TypeMismatch", "PARAM_KINDS", "val_clone", "BOOL_KIND",
+        "scratch_at", "scratch_extra",
         "unpack_params", "pack_result", "RESULT_KIND", "NARGS", "NRESULTS", "HEADROOM", "check_headroom",
     )
 )  # fmt: skip
@@ -518,6 +521,7 @@ class ComponentPlan:
             # val_clone (wasmtime frees what a host result holds); the slot starts as bool.
             body.append(assign("result", outcome))
             body.append(assign("keep", ir.NewList()))
+            body.append(unpack(("scratch_at", "scratch_extra"), attr("scratch", "where")))
             body.append(do("lower_result", "result", "scratch_at", "scratch_extra", "keep"))
             body.append(ir.SetItem(ir.Name("MEMORY"), ir.Name("results"), ir.Name("BOOL_KIND")))
             body.append(do("val_clone", "scratch_at", "results"))
