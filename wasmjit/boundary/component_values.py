@@ -629,8 +629,13 @@ def _record(ty: wit.Record, shape: Shape, mode: str) -> Codec:
         expected = tuple(x for i, (_, t) in enumerate(ty.fields) for x in (sizes[i], prim_kind(t.name)))  # type: ignore[union-attr]
         payloads = operator.itemgetter(*range(3, 4 * n, 4))
         one_byte = [(4 * i + 1, name[0]) for i, name in enumerate(names_bytes) if len(name) == 1]
-        user_class = cls  # called here directly: no make() call
         longer = [(4 * i + 1, name) for i, name in enumerate(names_bytes) if len(name) != 1]
+        if cls is not None:
+            construct = cls  # the user's class, called here directly
+        else:
+
+            def construct(*values: Any) -> Any:
+                return make(values)
 
         def read(at: int) -> Any:
             kind, count, data = _unpack_kind_vec(MEMORY, at)
@@ -642,14 +647,23 @@ def _record(ty: wit.Record, shape: Shape, mode: str) -> Codec:
             for where, byte in one_byte:
                 if MEMORY[got[where]] != byte:
                     raise TypeMismatch
-            if longer:
-                for where, name in longer:
-                    address = got[where]
-                    if MEMORY[address : address + len(name)] != name:
-                        raise TypeMismatch
-            if user_class is None:  # wasmtime-py's Record
-                return make((payloads(got),) if single else payloads(got))
-            return user_class(payloads(got)) if single else user_class(*payloads(got))
+            for where, name in longer:
+                address = got[where]
+                if MEMORY[address : address + len(name)] != name:
+                    raise TypeMismatch
+            return construct(payloads(got)) if single else construct(*payloads(got))
+
+        if n == 2 and not longer:  # two one-byte names ({x, y}, ...): the loops unrolled
+            (w0, b0), (w1, b1) = one_byte
+
+            def read(at: int) -> Any:
+                kind, count, data = _unpack_kind_vec(MEMORY, at)
+                if kind != _RECORD or count != 2:
+                    raise TypeMismatch
+                got = unpack_entries(MEMORY, data)
+                if constant(got) != expected or MEMORY[got[w0]] != b0 or MEMORY[got[w1]] != b1:
+                    raise TypeMismatch
+                return construct(*payloads(got))
 
         return Codec(ty, lower, lift, True, static, keepalive, read)
 
@@ -1048,26 +1062,37 @@ def _result_codec(ty: Any, payload_codecs: List[Optional[Codec]], static: int, k
     ok_lower, ok_lift, ok_read, ok_pack, ok_unpack, ok_kind = case(0)
     err_lower, err_lift, err_read, err_pack, err_unpack, err_kind = case(1)
 
+    # Each case spelled out (no per-call tuple of the case's functions): these run per value.
     def lower(value: Any, at: int, extra: int, keep: List[Any]) -> None:
         cls = type(value)
         if cls is Ok:
-            is_ok, low, pack_item, kind = True, ok_lower, ok_pack, ok_kind
+            if ok_lower is None:
+                pack(MEMORY, at, _RESULT, True, 0)
+                return
+            if ok_pack is None:
+                ok_lower(value.value, extra, extra + VAL, keep)
+            else:
+                try:
+                    ok_pack(MEMORY, extra, ok_kind, value.value)
+                except Exception:
+                    ok_lower(value.value, extra, extra + VAL, keep)  # its precise error
+                    raise
+            pack(MEMORY, at, _RESULT, True, extra)
         elif cls is Err:
-            is_ok, low, pack_item, kind = False, err_lower, err_pack, err_kind
+            if err_lower is None:
+                pack(MEMORY, at, _RESULT, False, 0)
+                return
+            if err_pack is None:
+                err_lower(value.value, extra, extra + VAL, keep)
+            else:
+                try:
+                    err_pack(MEMORY, extra, err_kind, value.value)
+                except Exception:
+                    err_lower(value.value, extra, extra + VAL, keep)  # its precise error
+                    raise
+            pack(MEMORY, at, _RESULT, False, extra)
         else:
             raise TypeError(f"expected wasmjit.component.Ok or Err for {wit.wit_text(ty)}, got {cls.__name__}")
-        if low is None:
-            pack(MEMORY, at, _RESULT, is_ok, 0)
-            return
-        if pack_item is None:
-            low(value.value, extra, extra + VAL, keep)
-        else:
-            try:
-                pack_item(MEMORY, extra, kind, value.value)
-            except Exception:
-                low(value.value, extra, extra + VAL, keep)  # its precise error
-                raise
-        pack(MEMORY, at, _RESULT, is_ok, extra)
 
     def lift(at: int) -> Any:
         _, is_ok, pointer = unpack(MEMORY, at)
@@ -1083,23 +1108,31 @@ def _result_codec(ty: Any, payload_codecs: List[Optional[Codec]], static: int, k
         got, is_ok, pointer = unpack(MEMORY, at)
         if got != _RESULT:
             raise TypeMismatch
-        cls: Any
         if is_ok:
-            cls, kind, read_payload, unpack_item = Ok, ok_kind, ok_read, ok_unpack
-        else:
-            cls, kind, read_payload, unpack_item = Err, err_kind, err_read, err_unpack
-        if kind is None:
+            if ok_kind is None:  # no payload: none there
+                if pointer:
+                    raise TypeMismatch
+                return Ok(None)
+            if not pointer:
+                raise TypeMismatch
+            if ok_unpack is None:
+                return Ok(ok_read(pointer))
+            got, value = ok_unpack(MEMORY, pointer)
+            if got != ok_kind:
+                raise TypeMismatch
+            return Ok(value)
+        if err_kind is None:
             if pointer:
                 raise TypeMismatch
-            return cls(None)
+            return Err(None)
         if not pointer:
             raise TypeMismatch
-        if unpack_item is not None:
-            got, value = unpack_item(MEMORY, pointer)
-            if got != kind:
-                raise TypeMismatch
-            return cls(value)
-        return cls(read_payload(pointer))
+        if err_unpack is None:
+            return Err(err_read(pointer))
+        got, value = err_unpack(MEMORY, pointer)
+        if got != err_kind:
+            raise TypeMismatch
+        return Err(value)
 
     return Codec(ty, lower, lift, True, static, keepalive, read)
 
