@@ -338,29 +338,27 @@ def _call(plan: Plan, statics: Dict[str, Any], bindings: CallBindings) -> Callab
 
 
 def _cover_entry() -> None:
-    """Widen the callback trampoline's ``try`` over its entry and return (once, at import).
+    """Widen the callback trampolines' ``try`` over their entry and return (once, at import).
 
     What ``Program.try_covers_entry`` asks (see :mod:`wasmjit.backends.extable`).
     On an interpreter that refuses new code objects (an audit hook), the
     trampoline keeps the compiler's range: a hook raising at its entry is
     then caught by the guard shim (guarded callbacks) or not at all.
     """
-    code = _callback.__code__
-    try:
-        consts = tuple(
-            # (two try statements end in a return, as in the plan's program)
-            extable.cover_entry(c, 2) if isinstance(c, types.CodeType) and c.co_name == "trampoline" else c
-            for c in code.co_consts
-        )
-        _callback.__code__ = code.replace(co_consts=consts)
-        COVERS_ENTRY[0] = True
-    except Exception:  # an audit hook refusing code objects
-        pass
+    # (core: two try statements end in a return, as in the plan's program; component hosts: one)
+    for factory, returns in ((_callback, 2), (_component_host, 1)):
+        code = factory.__code__
+        try:
+            consts = tuple(
+                extable.cover_entry(c, returns) if isinstance(c, types.CodeType) and c.co_name == "trampoline" else c
+                for c in code.co_consts
+            )
+            factory.__code__ = code.replace(co_consts=consts)
+        except Exception:  # an audit hook refusing code objects
+            return
+    COVERS_ENTRY[0] = True
 
 
-#: Whether the callback trampoline's try covers its entry in this process.
-COVERS_ENTRY = [False]
-_cover_entry()
 
 
 # Component plans ----------------------------------------------------------------------
@@ -459,10 +457,15 @@ def _component_host(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
     passes_context = plan.passes_context
     targets = plan.host_unpack_targets
 
+    interrupts_state, raise_interrupt = statics["interrupts"], statics["raise_interrupt"]
+
+    # The try covers the entry and the final return (see ``_cover_entry`` below).
     def trampoline(
         env: Any, context: Any, type_: Any, args: int, nargs: int, results: int, nresults: int
     ) -> Optional[int]:
         try:
+            if interrupts_state.pending:
+                raise_interrupt()
             if nargs != nparams or nresults != has_result:
                 raise mismatch
             values: List[Any] = [None] * nparams
@@ -489,7 +492,7 @@ def _component_host(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
                     val_clone(scratch_at, results)
                 else:
                     lower_result(result, results, 0, [])
-            return 0
+            return None
         except BaseException as exc:
             return failed(exc, context, type_, args, nargs, results, nresults)  # type: ignore[no-any-return]
 
@@ -500,3 +503,8 @@ def component_values_stride() -> int:
     from ..boundary.component_values import LAYOUT
 
     return LAYOUT.val
+
+
+#: Whether the callback trampolines' try covers their entry in this process.
+COVERS_ENTRY = [False]
+_cover_entry()

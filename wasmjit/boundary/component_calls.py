@@ -25,7 +25,7 @@ from typing import Any, Dict
 from ..model.component_plan import ComponentPlan
 from ..model.plan import Direction
 from . import component_values as values
-from . import errors, ffi, headroom, wasmtime_py
+from . import errors, ffi, headroom, interrupts, wasmtime_py
 from .failures import closed_store
 
 __all__ = [
@@ -51,8 +51,10 @@ error_new = ffi._declare("wasmtime_error_new", c_void_p, c_char_p)
 error_delete = ffi._declare("wasmtime_error_delete", None, c_void_p)
 
 #: ``wasmtime_error_t *(*)(void *env, wasmtime_context_t *, const func_type_t *, const val_t *args,
-#: size_t nargs, val_t *results, size_t nresults)`` - every pointer an ``int``.
-HostCallback = CFUNCTYPE(c_size_t, c_void_p, c_void_p, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t)
+#: size_t nargs, val_t *results, size_t nresults)`` - every pointer an ``int``; the callback returns
+#: ``None`` (success) or an error's address (a pointer result: ctypes takes both; a ``size_t`` one
+#: would turn ``None`` into an unraisable TypeError and a garbage error pointer).
+HostCallback = CFUNCTYPE(c_void_p, c_void_p, c_void_p, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t)
 
 _component_enter: Any = importlib.import_module("wasmtime.component._enter")
 
@@ -144,6 +146,8 @@ def statics(plan: ComponentPlan) -> Dict[str, Any]:
             names["unpack_result"] = struct.Struct(plan.result_format).unpack_from
     else:
         names["TypeMismatch"] = values.TypeMismatch
+        names["interrupts"] = interrupts.STATE
+        names["raise_interrupt"] = interrupts.raise_interrupt
         names["PARAM_KINDS"] = plan.host_checked_kinds
         names["val_clone"] = values.val_clone
         names["BOOL_KIND"] = values.K["bool"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import ctypes
 import struct
+import sys
 import threading
 import types
 import weakref
@@ -14,9 +15,10 @@ from wasmtime import _bindings as _b
 from wasmtime import component as _c
 
 from .. import backends
+from ..backends import extable
 from ..boundary import component_calls as calls_rt
 from ..boundary import component_values as values
-from ..boundary import headroom, lifetimes
+from ..boundary import headroom, interrupts, lifetimes
 from ..model import wit
 from ..model.component_plan import ComponentPlan, component_plan
 from ..model.plan import Direction
@@ -64,7 +66,7 @@ class HostFunction:
         # (A weak reference: the entry must not keep this object in a cycle with it; lifetimes'
         # owner keeps both alive until wasmtime's finalizer releases them.)
         self.entry = types.FunctionType(
-            _dispatch.__code__, {"host": weakref.proxy(self), "__builtins__": builtins}, "entry"
+            _dispatch.__code__, {"host": weakref.proxy(self), "park": calls_rt.park, "__builtins__": builtins}, "entry"
         )
         self.thunk = calls_rt.HostCallback(self.entry)
 
@@ -225,8 +227,41 @@ class HostFunction:
 
 def _dispatch(env: Any, context: Any, type_: Any, args: Any, nargs: int, results: Any, nresults: int) -> Any:
     # The code of a HostFunction's entry until (and unless) a trampoline lends it its own.
-    # ``host`` is a global of each entry function: its HostFunction.
-    return host.current(env, context, type_, args, nargs, results, nresults)  # type: ignore[name-defined]  # noqa: F821
+    # ``host`` and ``park`` are globals of each entry function: its HostFunction, calls_rt.park.
+    # Whatever raises here, even as this frame starts (its try is widened over its entry and
+    # return below), becomes the call's error: never an exception escaping into ctypes.
+    try:
+        return host.current(env, context, type_, args, nargs, results, nresults)  # type: ignore[name-defined]  # noqa: F821
+    except BaseException as exc:
+        return park(exc)  # type: ignore[name-defined]  # noqa: F821
+
+
+def _cover_dispatch() -> bool:
+    """Widen ``_dispatch``'s try over its entry and its return, as a trampoline's
+    (``Program.try_covers_entry``); register it with the deferring SIGINT handler.
+
+    CPython 3.11 needs an instruction before ``RESUME`` inside the range: one
+    ``NOP`` is put there with the ``bytecode`` package.  Where that package or
+    new code objects are refused, the compiler's range stays (docs/errors.md).
+    """
+    code = _dispatch.__code__
+    try:
+        if sys.version_info < (3, 12):
+            from bytecode import Bytecode, Instr
+
+            assembled = Bytecode.from_code(code)
+            assembled.insert(0, Instr("NOP"))
+            code = assembled.to_code()
+        _dispatch.__code__ = extable.cover_entry(code, 1)
+    except Exception:  # no bytecode package, an audit hook refusing code objects
+        return False
+    finally:
+        interrupts.register_entry(_dispatch.__code__)
+    return True
+
+
+#: Whether the dispatcher's try covers its entry in this process.
+DISPATCH_COVERS_ENTRY = _cover_dispatch()
 
 
 def _result_error(ty: wit.WitType, exc: BaseException) -> BaseException:

@@ -103,6 +103,7 @@ RESERVED_NAMES = frozenset(
         # statics
         "MEMORY", "offset", "BaseException", "store_context", "closed_store", "component_call",
         "pack_params", "unpack_result", "TypeMismatch", "PARAM_KINDS", "val_clone", "BOOL_KIND",
+        "interrupts", "raise_interrupt",
         "scratch_at", "scratch_extra",
         "unpack_params", "pack_result", "RESULT_KIND", "NARGS", "NRESULTS", "HEADROOM", "check_headroom",
     )
@@ -495,6 +496,9 @@ class ComponentPlan:
         # another one) raises TypeMismatch: ``failed`` re-specialises.
         nresults = 0 if self.func_type.result is None else 1
         body: list[ir.Stmt] = [
+            # The interrupt point: a Ctrl-C deferred at this frame's entry is raised here, inside
+            # the try (wasmjit.boundary.interrupts), as in every core callback.
+            if_(ir.is_(attr("interrupts", "pending"), True), do("raise_interrupt")),
             if_(ne("nargs", len(names)), ir.Raise("TypeMismatch")),
             if_(ne("nresults", nresults), ir.Raise("TypeMismatch")),
         ]
@@ -528,10 +532,20 @@ class ComponentPlan:
         else:  # bool, char: nothing on the heap, lowered in place
             body.append(assign("result", outcome))
             body.append(do("lower_result", "result", "results", 0, ir.NewList()))
-        body.append(return_(0))
+        body.append(return_())  # success: no error pointer
         handler = (return_(call("failed", "exc", "context", "type", "args", "nargs", "results", "nresults")),)
         program_body = (try_(body, handler, name="exc"),)
-        return ir.Program(self.program_name, arguments, program_body, self.docstring)
+        # Nothing before the try, and the try covers the frame's entry and its return: a hook or
+        # a signal raising as the frame starts lands in the handler (issue 12, finding 3); the
+        # handler reads only arguments and constants.
+        return ir.Program(
+            self.program_name,
+            arguments,
+            program_body,
+            self.docstring,
+            entry_checks_signals=False,
+            try_covers_entry=True,
+        )
 
     @functools.cached_property
     def kind_constants(self) -> "dict[str, int]":
