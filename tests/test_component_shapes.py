@@ -580,3 +580,21 @@ def test_one_host_function_serves_stores_on_several_threads(backend: str) -> Non
         sys.setswitchinterval(interval)
     assert not errors, errors[:3]
     assert not wrong, wrong[:3]
+
+
+def test_ok_err_some_are_frozen_value_classes() -> None:
+    """Ok, Err and Some (their __init__ is hand-written for speed): subscripted construction,
+    equality by class and value, hashing, immutability, replace() and pickling."""
+    import copy
+    import pickle
+
+    assert Ok[int](5) == Ok(5) and Err[str]("x") == Err("x") and Some[int](3) == Some(3)
+    assert Ok(1) != Err(1) and Ok(None) == Ok() and Err() == Err(None)
+    assert len({Ok(1), Ok(1), Err(1)}) == 2
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Ok(1).value = 2  # type: ignore[misc]
+    assert dataclasses.replace(Ok(1), value=2) == Ok(2)
+    assert pickle.loads(pickle.dumps(Err("e"))) == Err("e") and copy.deepcopy(Some([1])) == Some([1])
+    assert repr(Ok(1)) == "Ok(value=1)" and [f.name for f in dataclasses.fields(Some)] == ["value"]
+    with pytest.raises(TypeError):
+        Some()  # type: ignore[call-arg]
