@@ -359,8 +359,6 @@ def _cover_entry() -> None:
     COVERS_ENTRY[0] = True
 
 
-
-
 # Component plans ----------------------------------------------------------------------
 
 
