@@ -48,3 +48,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(
                 pytest.mark.skip(reason=f"the {backend} backend is unavailable here: {unavailable[backend]}")
             )
+
+
+def sigint_handled() -> None:
+    """``preexec_fn`` of a child process that must handle SIGINT as Python does by default.
+
+    A process started in the background (``cmd &``, ``nohup``, some CI runners) ignores
+    SIGINT, children inherit that, and Python then installs no ``KeyboardInterrupt``
+    handler: tests that send SIGINT would measure the runner, not wasmjit.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -18,6 +18,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import sigint_handled
 
 pytest.importorskip("wasmtime.component")
 
@@ -190,7 +191,11 @@ def test_a_signal_handled_as_a_component_host_function_starts(backend: str, whic
     signal may be handled before or after the user's function ran: the bytecode trampoline's
     entry checks no signals, so its first check is inside the try)."""
     proc = subprocess.run(
-        [sys.executable, "-c", SIGNAL_SCRIPT, backend, which], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", SIGNAL_SCRIPT, backend, which],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=sigint_handled,
     )
     expected = "Term" if which == "custom" else "KeyboardInterrupt"
     assert proc.returncode == 0, (proc.stdout, proc.stderr[-2000:])

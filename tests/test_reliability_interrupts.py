@@ -30,6 +30,7 @@ from typing import Any, Callable, List, Tuple
 
 import pytest
 import wasmtime
+from conftest import sigint_handled
 
 import wasmjit
 from wasmjit import externref, f64, i32, i64
@@ -226,6 +227,7 @@ def interrupt_child(backend: str, flavour: str, delay: float) -> Tuple[int, str,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=sigint_handled,
     )
     try:
         assert proc.stdout is not None

@@ -16,6 +16,7 @@ import sys
 import textwrap
 
 import wasmtime
+from conftest import sigint_handled
 
 import wasmjit
 from wasmjit import i32
@@ -120,6 +121,8 @@ def test_interrupt_as_the_call_returns_leaves_no_busy_buffer_or_stale_trap(backe
         print("ok", outcome)
         """
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, preexec_fn=sigint_handled
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["ok", "interrupt"]
