@@ -356,7 +356,7 @@ def call_greet(store: wasmtime.Store, func: wc.Func) -> Callable[[str], str]:
     """``greet(name: string) -> string``: the argument points into the encoded ``bytes``."""
     _expect(store, func, (wc.String,), wc.String)
     c = _Call(store, func, 1, True)
-    # The argument string, and the result slot's kind put back to bool (it held the last result, freed).
+    # The argument string (the result slot keeps the last result until this call's replaces it).
     _, encode = layout((0, "B"), (OF + _SIZE, "Q"), (OF + _DATA, "Q"))
     at, decode = layout((c.result + OF + _SIZE, "Q"), (c.result + OF + _DATA, "Q"))
     f_, ctx_, args_, nargs_, res_, nres_ = c.arguments
