@@ -598,3 +598,57 @@ def test_ok_err_some_are_frozen_value_classes() -> None:
     assert repr(Ok(1)) == "Ok(value=1)" and [f.name for f in dataclasses.fields(Some)] == ["value"]
     with pytest.raises(TypeError):
         Some()  # type: ignore[call-arg]
+
+
+@dataclasses.dataclass
+class Num:
+    value: int
+
+
+@dataclasses.dataclass
+class Nothing:
+    pass
+
+
+#: The same annotations fit both types of each pair (numbers of another sign, names the
+#: annotation does not fix): the user's classes go through their own read paths.
+ANNOTATED_APART: List[Tuple[Any, Any, Any, List[Any]]] = [
+    (ResultT(Prim("u32"), Prim("string")), ResultT(Prim("s32"), Prim("string")), Union[Ok[int], Err[str]],
+     [Ok(7), Err("e")]),
+    (OptionT(Prim("u8")), OptionT(Prim("s8")), Optional[int], [5, None]),
+    (VariantT((("num", Prim("u16")), ("nothing", None))), VariantT((("num", Prim("s16")), ("nothing", None))),
+     Union[Num, Nothing], [Num(9), Nothing()]),
+    (ListT(Prim("u64")), ListT(Prim("s64")), List[int], [[1, 2], []]),
+]
+
+
+@pytest.mark.parametrize("pair", range(len(ANNOTATED_APART)), ids=lambda i: f"pair{i}")
+def test_annotated_host_function_never_reads_a_value_of_another_type(pair: int, backend: str) -> None:
+    """As above, with the user's classes: ``Ok``/``Err``, ``Optional``, case classes; one
+    annotation fits both types, so only the read's checks tell a value of one from the other
+    (a negative ``s32`` read as ``u32`` would be a silently wrong number)."""
+    first, second, annotation, values = ANNOTATED_APART[pair]
+    seen: List[Any] = []
+
+    def host(v: Any) -> Any:
+        seen.append(v)
+        return v
+
+    host.__annotations__ = {"v": annotation, "return": annotation}
+    linker = wc_stock.Linker(ENGINE)
+    with linker.root() as root:
+        hf = wc.define_callback(root, "f", host, backend=backend)
+    store = wasmtime.Store(ENGINE)
+    runs = []
+    for ty in (first, second):
+        ft = FuncT((("v", ty),), ty)
+        instance = linker.instantiate(store, wc_stock.Component(ENGINE, component_text(ft)))
+        runs.append(wc.typed(store, instance.get_func(store, "run"), host, backend=backend))
+    negative = {Ok: Ok(-7), int: -5, Num: Num(-9), list: [-1, -(2**63)]}
+    for _ in range(3):
+        for value in values:
+            assert runs[0](value) == value and seen[-1] == value
+            assert runs[1](value) == value and seen[-1] == value
+        key = type(values[0])
+        assert runs[1](negative[key]) == negative[key] and seen[-1] == negative[key]
+    assert len(hf.trampolines) == 2
