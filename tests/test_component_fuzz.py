@@ -437,6 +437,9 @@ _LAST_RESULT_SCRIPT = textwrap.dedent(
     import wasmjit.component as wjc
 
     backend = None if sys.argv[1] == "-" else sys.argv[1]
+    sys.path.insert(0, sys.argv[2])
+    from component_gen import portable  # the text wasmtime 45 reads too
+
     SIZE = 1 << 20  # each result string: 1 MiB of wasmtime's heap, copied out of the guest
     text = '''
     (component
@@ -454,7 +457,7 @@ _LAST_RESULT_SCRIPT = textwrap.dedent(
     '''
     engine = wasmtime.Engine()
     store = wasmtime.Store(engine)
-    instance = wc.Linker(engine).instantiate(store, wc.Component(engine, text))
+    instance = wc.Linker(engine).instantiate(store, wc.Component(engine, portable(text)))
     func = instance.get_func(store, "make")
     page = os.sysconf("SC_PAGE_SIZE")
 
@@ -491,7 +494,7 @@ def test_ownership_last_result_freed_with_its_caller(backend: str) -> None:
     call fewer per call); the last one is freed when the caller is collected.  200 callers each
     dying with a 1 MiB result: resident memory flat (200 MiB if the last result leaked)."""
     need_wasmjit_component()
-    argv = [sys.executable, "-c", _LAST_RESULT_SCRIPT, backend or "-"]
+    argv = [sys.executable, "-c", _LAST_RESULT_SCRIPT, backend or "-", str(Path(__file__).parent)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, (done.returncode, done.stdout, done.stderr[-3000:])
     growth = int(done.stdout.split()[-1])
