@@ -44,7 +44,6 @@ from __future__ import annotations
 import array
 import ctypes
 import enum
-import itertools
 import struct
 import weakref
 from ctypes import CFUNCTYPE, POINTER, c_char_p, c_size_t, c_void_p
@@ -54,7 +53,7 @@ import wasmtime
 import wasmtime.component as wc
 from wasmtime import _ffi
 
-from ..floors import MEMORY
+from ..floors import _FINALIZER_ADDRESS, _KEEP, MEMORY, Pack, Unpack, _address, _declare, _handles
 
 __all__ = [
     "VAL",
@@ -87,9 +86,6 @@ __all__ = [
     "host_flags",
     "host_variant",
 ]
-
-_DLL: ctypes.CDLL = _ffi.dll
-
 
 def _offset(cls: Any, field: str) -> int:
     """The offset of ``field`` in the ctypes structure ``cls``."""
@@ -137,11 +133,6 @@ _RESULT: int = _ffi.WASMTIME_COMPONENT_RESULT.value
 _FLAGS: int = _ffi.WASMTIME_COMPONENT_FLAGS.value
 
 
-def _declare(name: str, restype: Any, *argtypes: Any) -> Any:
-    """A new foreign function for ``name`` with our own types (wasmtime-py's stay untouched)."""
-    return CFUNCTYPE(restype, *argtypes)((name, _DLL))
-
-
 #: ``wasmtime_component_func_call(func, context, args, nargs, results, nresults)``, called with pre-built
 #: ``c_void_p``/``c_size_t`` instances (no ``argtypes``: nothing is converted per call).
 _func_call = _declare("wasmtime_component_func_call", c_void_p)
@@ -159,14 +150,6 @@ _add_func = _declare(
 #: ``wasmtime_error_t *(*)(void *env, wasmtime_context_t *, const wasmtime_component_func_type_t *,
 #: wasmtime_component_val_t *args, size_t, wasmtime_component_val_t *results, size_t)``
 HostThunk = CFUNCTYPE(c_void_p, c_void_p, c_void_p, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t)
-_Finalizer = CFUNCTYPE(None, c_void_p)
-
-Unpack = Callable[[Any, int], Tuple[Any, ...]]
-Pack = Callable[..., None]
-
-
-def _address(obj: Any) -> int:
-    return int(ctypes.cast(obj, c_void_p).value or 0)
 
 
 def _fail(err: int) -> None:
@@ -841,17 +824,8 @@ def call_echo(store: wasmtime.Store, func: wc.Func) -> Callable[[List[int]], Lis
 
 # Host functions ---------------------------------------------------------------------------
 
-_KEEP: Dict[int, Tuple[Any, ...]] = {}
-_handles = itertools.count(1)
-
-
-def _release(env: Optional[int]) -> None:
-    _KEEP.pop(env or 0, None)
-
-
-#: Called by wasmtime when it drops a floor host function (with its linker).
-FINALIZER = _Finalizer(_release)
-_FINALIZER_ADDRESS = _address(FINALIZER)
+# The keep-alive registry and its finalizer are the core floors' (wasmtime calls it when it drops
+# a floor host function with its linker).
 _ERROR_MESSAGE = b"host function raised"
 
 
