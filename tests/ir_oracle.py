@@ -71,6 +71,9 @@ BACKEND = "oracle"
 #: ``None`` on an IR without it).
 SetAttr: Any = getattr(ir, "SetAttr", None)
 SetItem: Any = getattr(ir, "SetItem", None)
+#: ``value[index]`` and ``value[start:start + length]`` (reads through a memoryview).
+Item: Any = getattr(ir, "Item", None)
+Span: Any = getattr(ir, "Span", None)
 
 
 class OracleError(Exception):
@@ -226,6 +229,14 @@ class Oracle:
                     self._check_expr(item)
             case NewList():
                 pass
+            case _ if Item is not None and isinstance(expr, Item):
+                self._check_expr(expr.value)
+                self._check_expr(expr.index)
+            case _ if Span is not None and isinstance(expr, Span):
+                self._check_expr(expr.value)
+                self._check_name(expr.start)
+                if not isinstance(expr.length, int):
+                    raise OracleError(f"a span's length is a literal int, not {expr.length!r}")
             case _:
                 raise OracleError(f"the oracle does not know the expression {expr!r}")
 
@@ -340,6 +351,13 @@ class Oracle:
                 return [self._expr(item, frame) for item in items]
             case NewList():
                 return []
+            case _ if Item is not None and isinstance(expr, Item):
+                target = self._expr(expr.value, frame)
+                return target[self._expr(expr.index, frame)]
+            case _ if Span is not None and isinstance(expr, Span):
+                target = self._expr(expr.value, frame)
+                start = self._name(expr.start, frame)
+                return target[start : start + expr.length]
         raise OracleError(f"the oracle does not know the expression {expr!r}")
 
 

@@ -323,6 +323,43 @@ def test_explain_lists_the_generated_trampoline(backend: str) -> None:
         assert "pack_params(MEMORY, args, K_0, 2, flat_at_0, K_1, n)" in text and "view_d[15] = p.x" in text
 
 
+def test_a_host_function_reads_records_of_numbers_itself(backend: str) -> None:
+    """A record of numbers reaches a host function without a codec call: its header is read with
+    the numbers around it, its entries by one more unpack, each name compared (one item read for
+    a one-byte name, a slice for a longer one); the value is the annotation's class."""
+    seen: List[Any] = []
+
+    def host(n: int, p: Point, s: Size) -> Point:
+        seen.append((n, p, s))
+        return Point(p.x + n, p.y * s.height_px)
+
+    size = RecordT((("width", Prim("u16")), ("height-px", Prim("s64"))))
+    ft = FuncT((("n", Prim("u32")), ("p", POINT), ("s", size)), POINT)
+    component = wc_stock.Component(ENGINE, component_text(ft))
+    linker = wc_stock.Linker(ENGINE)
+    with linker.root() as root:
+        hf = wc.define_callback(root, "f", host, backend=backend)
+    store = wasmtime.Store(ENGINE)
+    func = linker.instantiate(store, component).get_func(store, "run")
+    run = wc.typed(store, func, Callable[[int, Point, Size], Point], backend=backend)
+    assert run(3, Point(1.5, -2.0), Size(7, -(2**40))) == Point(4.5, 2.0**41)
+    assert seen == [(3, Point(1.5, -2.0), Size(7, -(2**40)))]
+    assert type(seen[0][2]) is Size
+    text = wasmjit.explain(hf)
+    if backend != "reflect":
+        assert "kind_0, n, kind_1, count_1, entries_1, kind_2, count_2, entries_2 = unpack_params(MEMORY, args)" in text
+        assert "if MEMORY[name_1_0] != NAME_1_0:" in text  # "x": one byte
+        assert "if MEMORY[name_2_1 : name_2_1 + 9] != NAME_2_1:" in text  # "height-px"
+        assert "s = make_2(field_2_0, field_2_1)" in text and "read_" not in text
+        # Every kind is compared before a count or an address is trusted, every size and field
+        # kind before a name's address is.
+        order = [
+            "if kind_0 != K_0:", "if kind_2 != K_2:", "if count_1 != 2:", "= unpack_fields_1(MEMORY, entries_1)",
+            "if size_1_1 != 1:", "if kind_1_1 != K_1_1:", "if MEMORY[name_1_0]",
+        ]  # fmt: skip
+        assert [text.index(line) for line in order] == sorted(text.index(line) for line in order)
+
+
 def test_the_typed_caller_keeps_what_it_points_to_alive(backend: str) -> None:
     run, func, _ = echo(FuncT((("s", Prim("string")),), Prim("string")), lambda s: s * 2, backend)
     del func
@@ -340,17 +377,42 @@ def test_parameter_names_never_shadow_what_the_trampoline_uses(backend: str) -> 
     assert run(*values) == values
 
 
+def test_parameter_names_never_shadow_a_flat_records_locals(backend: str) -> None:
+    # WIT names that are the names a host program gives a record of numbers' header and fields.
+    names = ("count-0", "entries-0", "size-0-0", "name-0-1", "kind-1-0", "field-0-0", "make-0", "k-0-0")
+    params = tuple(
+        (name, RecordT((("x", Prim("u32")), ("yy", Prim("f64")))) if i % 2 == 0 else Prim("u32"))
+        for i, name in enumerate(names)
+    )
+    ft = FuncT(params, TupleT(tuple(t for _, t in params)))
+    run, _, _ = echo(ft, lambda *values: tuple(values), backend)
+    values = []
+    for i in range(len(names)):
+        if i % 2 == 0:
+            record = wc_stock.Record()
+            record.x, record.yy = i, i / 2
+            values.append(record)
+        else:
+            values.append(i)
+    got = run(*values)
+    assert [vars(v) if i % 2 == 0 else v for i, v in enumerate(got)] == [
+        vars(v) if i % 2 == 0 else v for i, v in enumerate(values)
+    ]
+
+
 def test_the_statics_are_reserved_names() -> None:
     from wasmjit.boundary import component_calls
     from wasmjit.model.component_plan import _NUMBERED, RESERVED_NAMES, component_plan
     from wasmjit.model.plan import Direction
     from wasmjit.model.shapes import STOCK
-    from wasmjit.model.wit import FuncType, String
+    from wasmjit.model.wit import FuncType, Record, String
     from wasmjit.model.wit import Prim as WitPrim
 
-    func_type = FuncType((("a", WitPrim("u32")), ("b", String())), WitPrim("u32"))
+    point = Record((("x", WitPrim("f64")), ("name", WitPrim("u8"))))
+    func_type = FuncType((("a", WitPrim("u32")), ("b", String()), ("c", point)), WitPrim("u32"))
     for direction in Direction:
-        plan = component_plan(direction, func_type, (STOCK, STOCK), STOCK, "checked")
+        plan = component_plan(direction, func_type, (STOCK, STOCK, STOCK), STOCK, "checked")
+        assert plan.flat_records == (2,)
         names = set(component_calls.statics(plan)) | set(plan.bound)
         assert all(name in RESERVED_NAMES or _NUMBERED.match(name) for name in names), names
 
@@ -477,6 +539,8 @@ TOLD_APART = [
     (VariantT((("a", Prim("u32")),)), OptionT(Prim("u32"))),
     (ListT(Prim("u8")), Prim("string")),
     (Prim("char"), Prim("bool")),
+    (Prim("u32"), Prim("s32")),
+    (Prim("f64"), Prim("u64")),
     # records: generic (string field), flat (numbers only), field count, names, kinds
     (RecordT((("a", Prim("string")), ("b", Prim("u32")))), RecordT((("a", Prim("u32")), ("b", Prim("string"))))),
     (RecordT((("a", Prim("string")),)), RecordT((("b", Prim("string")),))),
@@ -484,6 +548,11 @@ TOLD_APART = [
     (RecordT((("x", Prim("u32")),)), RecordT((("x", Prim("u32")), ("y", Prim("u32"))))),
     (RecordT((("x", Prim("f64")), ("y", Prim("f64")))), RecordT((("y", Prim("f64")), ("x", Prim("f64"))))),
     (RecordT((("ab", Prim("u8")),)), RecordT((("ac", Prim("u8")),))),
+    # records of numbers, read by the host program itself: a name's size (its first byte the
+    # same), a field of another kind where a number was, a longer name's bytes
+    (RecordT((("x", Prim("f64")), ("y", Prim("f64")))), RecordT((("x", Prim("f64")), ("yy", Prim("f64"))))),
+    (RecordT((("x", Prim("u32")),)), RecordT((("x", Prim("string")),))),
+    (RecordT((("width", Prim("u16")), ("h", Prim("u8")))), RecordT((("widte", Prim("u16")), ("h", Prim("u8"))))),
     # tuples: element kinds, count
     (TupleT((Prim("u32"), Prim("string"))), TupleT((Prim("string"), Prim("u32")))),
     (TupleT((Prim("u32"),)), TupleT((Prim("u32"), Prim("u32")))),
@@ -613,11 +682,19 @@ class Nothing:
 #: The same annotations fit both types of each pair (numbers of another sign, names the
 #: annotation does not fix): the user's classes go through their own read paths.
 ANNOTATED_APART: List[Tuple[Any, Any, Any, List[Any]]] = [
-    (ResultT(Prim("u32"), Prim("string")), ResultT(Prim("s32"), Prim("string")), Union[Ok[int], Err[str]],
-     [Ok(7), Err("e")]),
+    (
+        ResultT(Prim("u32"), Prim("string")),
+        ResultT(Prim("s32"), Prim("string")),
+        Union[Ok[int], Err[str]],
+        [Ok(7), Err("e")],
+    ),
     (OptionT(Prim("u8")), OptionT(Prim("s8")), Optional[int], [5, None]),
-    (VariantT((("num", Prim("u16")), ("nothing", None))), VariantT((("num", Prim("s16")), ("nothing", None))),
-     Union[Num, Nothing], [Num(9), Nothing()]),
+    (
+        VariantT((("num", Prim("u16")), ("nothing", None))),
+        VariantT((("num", Prim("s16")), ("nothing", None))),
+        Union[Num, Nothing],
+        [Num(9), Nothing()],
+    ),
     (ListT(Prim("u64")), ListT(Prim("s64")), List[int], [[1, 2], []]),
 ]
 

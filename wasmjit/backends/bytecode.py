@@ -43,6 +43,7 @@ from ..model.ir import (
     Do,
     Expr,
     If,
+    Item,
     Literal,
     MakeList,
     MakeTuple,
@@ -54,6 +55,7 @@ from ..model.ir import (
     Return,
     SetAttr,
     SetItem,
+    Span,
     Stmt,
     Try,
     constants_of,
@@ -191,8 +193,34 @@ class _Assembler:
             self.instr("BUILD_LIST", len(expr.items))
         elif isinstance(expr, NewList):
             self.instr("BUILD_LIST", 0)
+        elif isinstance(expr, Item):
+            self.expr(expr.value)
+            self.expr(expr.index)
+            self.subscript()
+        elif isinstance(expr, Span):
+            from bytecode import BinaryOp
+
+            self.expr(expr.value)
+            self.load(expr.start)
+            self.load(expr.start)
+            self.instr("LOAD_CONST", expr.length)
+            self.instr("BINARY_OP", BinaryOp.ADD)
+            if _VERSION < (3, 12):
+                self.instr("BUILD_SLICE", 2)
+                self.subscript()
+            else:
+                self.instr("BINARY_SLICE")
         else:
             raise TypeError(f"unknown expression {expr!r}")
+
+    def subscript(self) -> None:
+        # 3.14 folded BINARY_SUBSCR into BINARY_OP.
+        if _VERSION < (3, 14):
+            self.instr("BINARY_SUBSCR")
+        else:
+            from bytecode import BinaryOp
+
+            self.instr("BINARY_OP", BinaryOp.SUBSCR)
 
     def statements(self, stmts: "Tuple[Stmt, ...]", path: Path) -> None:
         for index, stmt in enumerate(stmts):
@@ -313,6 +341,10 @@ def _expr_depth(expr: Expr) -> int:
         return max([i + _expr_depth(a) for i, a in enumerate(expr.items)] + [1])
     if isinstance(expr, Attr):
         return _expr_depth(expr.value) + 1
+    if isinstance(expr, Item):
+        return max(_expr_depth(expr.value), 1 + _expr_depth(expr.index))
+    if isinstance(expr, Span):  # the value, the start, then the start and the length added
+        return max(_expr_depth(expr.value), 4)
     return 1
 
 

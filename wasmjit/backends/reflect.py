@@ -454,6 +454,36 @@ def _component_host(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
     result_kind = plan.result_kind if has_result else 0
     passes_context = plan.passes_context
     targets = plan.host_unpack_targets
+    # Where each fact stands in what the one unpack yields: the kinds, each packed parameter, and
+    # each flat record's header.
+    position = {target: k for k, target in enumerate(targets)}
+    kinds_at = [position[what, i] for what, i in targets if what == "kind"]
+    # One itemgetter picks the kinds (one kind: the kind itself, not a tuple).
+    kinds_of: Any = operator.itemgetter(*kinds_at) if kinds_at else None
+    kinds_expected = expected_kinds[0] if len(kinds_at) == 1 else expected_kinds
+    params_at = [(position[what, i], i) for what, i in targets if what == "param"]
+    # Each flat record: where its count and entries stand, its field count, its entries' unpack
+    # (name size, name address, kind and payload per field), what the sizes and kinds must be (one
+    # itemgetter picks them), each name's address and what it must hold (NAME_<i>_<j>: the byte of
+    # a one-byte name), the payloads (one itemgetter) and the record's class.
+    flat_records = []
+    for i in plan.flat_records:
+        fields = plan.host_fields(i)
+        count = len(fields)
+        flat_records.append(
+            (
+                position["count", i],
+                position["entries", i],
+                count,
+                statics[f"unpack_fields_{i}"],
+                operator.itemgetter(*(k for j in range(count) for k in (4 * j, 4 * j + 2))),
+                tuple(x for name, kind in fields for x in (len(name), kind)),
+                tuple((4 * j + 1, statics[f"NAME_{i}_{j}"], len(name)) for j, (name, _) in enumerate(fields)),
+                (lambda got: (got[3],)) if count == 1 else operator.itemgetter(*range(3, 4 * count, 4)),
+                statics[f"make_{i}"],
+                i,
+            )
+        )
 
     interrupts_state, raise_interrupt = statics["interrupts"], statics["raise_interrupt"]
 
@@ -467,15 +497,24 @@ def _component_host(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
             if nargs != nparams or nresults != has_result:
                 raise mismatch
             values: List[Any] = [None] * nparams
-            if targets:  # the packed parameters' kinds and payloads (the others' reads check theirs)
-                kinds: List[int] = []
-                for (what, i), value in zip(targets, unpack_params(memory, args), strict=True):
-                    if what == "kind":
-                        kinds.append(value)
-                    else:
-                        values[i] = value
-                if tuple(kinds) != expected_kinds:
+            if targets:  # the numbers' and flat records' kinds, payloads and headers (the others' reads check theirs)
+                header = unpack_params(memory, args)
+                if kinds_of(header) != kinds_expected:
                     raise mismatch
+                for k, i in params_at:
+                    values[i] = header[k]
+                for flat in flat_records:
+                    count_at, entries_at, count, unpack_fields, constant, expected, names, payloads, make, i = flat
+                    if header[count_at] != count:
+                        raise mismatch
+                    got = unpack_fields(memory, header[entries_at])
+                    if constant(got) != expected:
+                        raise mismatch
+                    for k, name, size in names:  # each address trusted once every size is
+                        address = got[k]
+                        if (memory[address] if size == 1 else memory[address : address + size]) != name:
+                            raise mismatch
+                    values[i] = make(*payloads(got))
             for read, offset, i in reads:
                 values[i] = read(args + offset)
             result = callback(context, *values) if passes_context else callback(*values)

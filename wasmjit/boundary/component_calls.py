@@ -151,8 +151,14 @@ def statics(plan: ComponentPlan) -> Dict[str, Any]:
         names["PARAM_KINDS"] = plan.host_checked_kinds
         names["val_clone"] = values.val_clone
         names["BOOL_KIND"] = values.K["bool"]
-        if plan.packed:
+        if plan.host_unpack_targets:
             names["unpack_params"] = struct.Struct(plan.params_format).unpack_from
+        names.update(plan.name_constants)
+        for i in plan.flat_records:
+            names[f"unpack_fields_{i}"] = struct.Struct(plan.host_fields_format(i)).unpack_from
+            make = values.codec(plan.func_type.params[i][1], plan.shapes[i], plan.mode).make
+            assert make is not None
+            names[f"make_{i}"] = make
         if plan.result_packed:
             names["pack_result"] = struct.Struct(plan.result_format).pack_into
     _STATICS[plan] = names

@@ -237,6 +237,9 @@ class Codec:
     names - and :class:`TypeMismatch` raised where it is not a value of :attr:`ty`.  The kind
     first, before anything the union holds is dereferenced: in a value of another kind, what
     sits where a name or a pointer would be is neither."""
+    make: Optional[Callable[..., Any]] = None
+    """Records: the Python value from its fields' values, positionally (the shape's class, or
+    wasmtime-py's ``Record``): what a host program that reads a record itself makes of it."""
     item: Any = None
     """Integers: the ``struct.Struct`` of a ``val_t`` holding one (kind, payload), which ``lower``
     packs and raises for (so a container may pack and unpack it in place of calling ``lower`` and
@@ -665,7 +668,7 @@ def _record(ty: wit.Record, shape: Shape, mode: str) -> Codec:
                     raise TypeMismatch
                 return construct(*payloads(got))
 
-        return Codec(ty, lower, lift, True, static, keepalive, read)
+        return Codec(ty, lower, lift, True, static, keepalive, read, make=construct)
 
     template_bytes = bytes(template)
     end = len(template_bytes)
@@ -1379,8 +1382,6 @@ def kind_of(ty: wit.WitType) -> int:
     if isinstance(ty, wit.Prim):
         return prim_kind(ty.name)
     return K[_KIND_NAMES[type(ty)]]
-
-
 
 
 class TypeMismatch(Exception):

@@ -108,8 +108,14 @@ RESERVED_NAMES = frozenset(
         "unpack_params", "pack_result", "RESULT_KIND", "NARGS", "NRESULTS", "HEADROOM", "check_headroom",
     )
 )  # fmt: skip
-#: Numbered names the programs use: ``kind_<i>``, ``lower_<n>``, ``read_<n>``, and ``p<i>`` for renamed parameters.
-_NUMBERED = re.compile(r"^((kind_|lower_|read_|at_|extra_|p|K_|flat_at_)\d+|view_[a-zA-Z])$")
+#: Numbered names the programs use: ``kind_<i>``, ``lower_<n>``, ``read_<n>``, a flat record's
+#: ``count_<i>``, ``entries_<i>``, ``make_<i>``, ``unpack_fields_<i>`` and its fields' ``size_<i>_<j>``,
+#: ``name_<i>_<j>``, ``kind_<i>_<j>``, ``field_<i>_<j>``, ``K_<i>_<j>``, ``NAME_<i>_<j>``, and ``p<i>``
+#: for renamed parameters.
+_NUMBERED = re.compile(
+    r"^((kind_|lower_|read_|at_|extra_|p|K_|flat_at_|count_|entries_|make_|unpack_fields_)\d+"
+    r"|(size_|name_|kind_|field_|K_|NAME_)\d+_\d+|view_[a-zA-Z])$"
+)
 
 
 class ComponentBindings:
@@ -164,23 +170,31 @@ class ComponentPlan:
 
     @functools.cached_property
     def flat_records(self) -> Tuple[int, ...]:
-        """Typed calls: record parameters whose fields are all numbers (not ``f32``; and not ``f64``
-        in stock mode, where wasmtime-py takes only floats) read as identifier attributes.
+        """Record parameters whose fields are all numbers (:func:`flat_field`: not ``f32``; and not
+        ``f64`` in stock mode, where wasmtime-py takes only floats): the codec's rule for records
+        of numbers, which the program handles itself.
 
-        Their header and field names are written once, when the caller is made
-        (:func:`wasmjit.boundary.component_values.prepare_flat_record`); a call stores
-        each field's payload with one item store (:attr:`flat_stores`), no codec call.
+        Typed calls (fields read as identifier attributes): their header and field names are
+        written once, when the caller is made
+        (:func:`wasmjit.boundary.component_values.prepare_flat_record`); a call stores each
+        field's payload with one item store (:attr:`flat_stores`), no codec call.
+
+        Host functions: the header (kind, field count, entries) is read by the one ``unpack``
+        with the numbers, every entry (name size and address, kind, payload) by one more
+        (``unpack_fields_<i>``, :attr:`host_fields_format`), each name compared with one item
+        read (:attr:`host_fields`), and the value made by the shape's class (``make_<i>``).
         """
-        if self.direction is not Direction.CALL:
-            return ()
         out = []
         for i, (_, ty) in enumerate(self.func_type.params):
             if not isinstance(ty, wit.Record) or not ty.fields:
                 continue
-            attrs = self._record_attrs(i)
-            numbers = all(flat_field(t, self.mode) for _, t in ty.fields)
-            if numbers and all(a.isidentifier() and not keyword.iskeyword(a) for a in attrs):
-                out.append(i)
+            if not all(flat_field(t, self.mode) for _, t in ty.fields):
+                continue
+            if self.direction is Direction.CALL:
+                attrs = self._record_attrs(i)
+                if not all(a.isidentifier() and not keyword.iskeyword(a) for a in attrs):
+                    continue
+            out.append(i)
         return tuple(out)
 
     def _record_attrs(self, index: int) -> Tuple[str, ...]:
@@ -285,17 +299,58 @@ class ComponentPlan:
                     out.append(code)
                     position = start + LAYOUT.of + struct.calcsize("<" + code)
             return "".join(out)
-        # struct reads fields in memory order: the trampoline unpacks (k0, p0, k1, p1, ...).
+        # struct reads fields in memory order: the trampoline unpacks (k0, p0, k1, p1, ...), and a
+        # flat record's header (kind, field count, entries) where the record's slot is.
         out = ["<"]
         position = 0
-        for i in self.packed:
+        for what, i in self.host_unpack_targets:
+            if what != "kind":
+                continue
             start = i * LAYOUT.val
             if start > position:
                 out.append(f"{start - position}x")
-            code = _CODES[self.func_type.params[i][1].name]  # type: ignore[union-attr]
-            out.append(f"B{LAYOUT.of - 1}x{code}")
-            position = start + LAYOUT.of + struct.calcsize("<" + code)
+            if i in self.flat_records:
+                out.append(f"B{LAYOUT.of - 1}xQQ")
+                position = start + LAYOUT.of + 16
+            else:
+                code = _CODES[self.func_type.params[i][1].name]  # type: ignore[union-attr]
+                out.append(f"B{LAYOUT.of - 1}x{code}")
+                position = start + LAYOUT.of + struct.calcsize("<" + code)
         return "".join(out)
+
+    def host_fields_format(self, index: int) -> str:
+        """Host functions: ``struct`` format over flat record ``index``'s entries: each entry's name
+        size and address, its value's kind and payload, in order (:attr:`host_field_names`)."""
+        from ..boundary.component_values import LAYOUT
+
+        ty = self.func_type.params[index][1]
+        assert isinstance(ty, wit.Record) and index in self.flat_records
+        out = ["<"]
+        position = 0
+        for j, (_, t) in enumerate(ty.fields):
+            start = j * LAYOUT.entry
+            if start > position:
+                out.append(f"{start - position}x")
+            code = _CODES[t.name]  # type: ignore[union-attr]
+            out.append(f"QQ{LAYOUT.entry_val - 16}xB{LAYOUT.of - 1}x{code}")
+            position = start + LAYOUT.entry_val + LAYOUT.of + struct.calcsize("<" + code)
+        return "".join(out)
+
+    def host_fields(self, index: int) -> Tuple[Tuple[bytes, int], ...]:
+        """Host functions: what each field of flat record ``index`` must present: its name
+        (UTF-8) and its kind.  The program compares each name's size (a literal) and bytes
+        (``NAME_<i>_<j>``: the byte itself for a one-byte name), and each kind (``K_<i>_<j>``)."""
+        from ..boundary.component_values import kind_of
+
+        ty = self.func_type.params[index][1]
+        assert isinstance(ty, wit.Record)
+        return tuple((name.encode("utf-8"), kind_of(t)) for name, t in ty.fields)
+
+    @staticmethod
+    def host_field_names(index: int, field: int) -> Tuple[str, str, str, str]:
+        """The locals a host program unpacks for field ``field`` of flat record ``index``: its
+        name's size and address, its kind, its payload."""
+        return tuple(f"{what}_{index}_{field}" for what in ("size", "name", "kind", "field"))  # type: ignore[return-value]
 
     @functools.cached_property
     def pack_items(self) -> Tuple[Tuple[str, int], ...]:
@@ -323,16 +378,21 @@ class ComponentPlan:
     @functools.cached_property
     def host_unpack_targets(self) -> Tuple[Tuple[str, int], ...]:
         """What a host trampoline's one ``unpack`` yields, in order: ``("kind", i)`` then
-        ``("param", i)`` for each packed parameter ``i``."""
-        out = []
-        for i in self.packed:
-            out += [("kind", i), ("param", i)]
+        ``("param", i)`` for each packed parameter ``i``; ``("kind", i)``, ``("count", i)`` and
+        ``("entries", i)`` for each flat record ``i`` (its header)."""
+        out: list[Tuple[str, int]] = []
+        for i in range(len(self.func_type.params)):
+            if i in self.packed:
+                out += [("kind", i), ("param", i)]
+            elif i in self.flat_records:
+                out += [("kind", i), ("count", i), ("entries", i)]
         return tuple(out)
 
     @functools.cached_property
     def host_unpacked_names(self) -> Tuple[str, ...]:
-        """The locals the host trampoline's ``unpack`` assigns (``kind_<i>``, the packed parameters)."""
-        return tuple(f"kind_{i}" if what == "kind" else self.param_names[i] for what, i in self.host_unpack_targets)
+        """The locals the host trampoline's ``unpack`` assigns (``kind_<i>``, the packed parameters,
+        ``count_<i>`` and ``entries_<i>``)."""
+        return tuple(self.param_names[i] if what == "param" else f"{what}_{i}" for what, i in self.host_unpack_targets)
 
     @functools.cached_property
     def param_kinds(self) -> bytes:
@@ -343,10 +403,10 @@ class ComponentPlan:
 
     @functools.cached_property
     def host_checked_kinds(self) -> Tuple[int, ...]:
-        """Host functions: the kinds of the packed parameters, which the trampoline's ``unpack``
-        reads and compares (``PARAM_KINDS``; ``K_<i>`` when there is one); every other parameter's
-        ``Codec.read`` checks its own kind and everything below it."""
-        return tuple(self.param_kinds[i] for i in self.packed)
+        """Host functions: the kinds of the parameters the trampoline's ``unpack`` reads (numbers,
+        flat records), which it compares one by one (``K_<i>``) before it trusts anything else it
+        read; every other parameter's ``Codec.read`` checks its own kind and everything below it."""
+        return tuple(self.param_kinds[i] for what, i in self.host_unpack_targets if what == "kind")
 
     @property
     def passes_context(self) -> bool:
@@ -502,15 +562,15 @@ class ComponentPlan:
             if_(ne("nargs", len(names)), ir.Raise("TypeMismatch")),
             if_(ne("nresults", nresults), ir.Raise("TypeMismatch")),
         ]
-        if self.packed:
-            kinds = tuple(f"kind_{i}" for i in self.packed)
+        if self.host_unpack_targets:
             body.append(unpack(self.host_unpacked_names, call("unpack_params", "MEMORY", "args")))
-            if len(kinds) == 1:  # one compare, no tuple
-                body.append(if_(ne(kinds[0], f"K_{self.packed[0]}"), ir.Raise("TypeMismatch")))
-            else:
-                body.append(
-                    if_(ne(ir.MakeTuple(tuple(ir.Name(k) for k in kinds)), "PARAM_KINDS"), ir.Raise("TypeMismatch"))
-                )
+            # Every kind first: in a value of another kind, what sits where a count or an
+            # address would be is neither.  One compare each (cheaper than a tuple's).
+            for what, i in self.host_unpack_targets:
+                if what == "kind":
+                    body.append(if_(ne(f"kind_{i}", f"K_{i}"), ir.Raise("TypeMismatch")))
+        for i in self.flat_records:
+            body += self._host_flat_record(i)
         for n, i in enumerate(self.unpacked):
             address = "args" if i == 0 else call("offset", "args", i * LAYOUT.val)
             body.append(assign(names[i], call(f"read_{n}", address)))
@@ -547,6 +607,37 @@ class ComponentPlan:
             try_covers_entry=True,
         )
 
+    def _host_flat_record(self, i: int) -> "list[ir.Stmt]":
+        """Read flat record ``i`` (its header unpacked): its count, then every entry in one ``unpack``;
+        each name's size and kind, then its bytes (only then is a name's address trusted); then make it."""
+        fields = self.host_fields(i)
+        out: list[ir.Stmt] = [if_(ne(f"count_{i}", len(fields)), ir.Raise("TypeMismatch"))]
+        locals_ = [self.host_field_names(i, j) for j in range(len(fields))]
+        unpacked = tuple(name for names in locals_ for name in names)
+        out.append(unpack(unpacked, call(f"unpack_fields_{i}", "MEMORY", f"entries_{i}")))
+        for j, (name, _) in enumerate(fields):
+            size, _, kind, _ = locals_[j]
+            out.append(if_(ne(size, len(name)), ir.Raise("TypeMismatch")))
+            out.append(if_(ne(kind, f"K_{i}_{j}"), ir.Raise("TypeMismatch")))
+        for j, (name, _) in enumerate(fields):
+            address = locals_[j][1]
+            read = ir.item("MEMORY", address) if len(name) == 1 else ir.span("MEMORY", address, len(name))
+            out.append(if_(ne(read, f"NAME_{i}_{j}"), ir.Raise("TypeMismatch")))
+        out.append(assign(self.param_names[i], call(f"make_{i}", *(names[3] for names in locals_))))
+        return out
+
+    @functools.cached_property
+    def name_constants(self) -> "dict[str, Union[int, bytes]]":
+        """Host functions: each flat record field's name (``NAME_<i>_<j>``): the byte itself for a
+        one-byte name (one item read compares it), the bytes otherwise."""
+        if self.direction is Direction.CALL:
+            return {}
+        out: "dict[str, Union[int, bytes]]" = {}
+        for i in self.flat_records:
+            for j, (name, _) in enumerate(self.host_fields(i)):
+                out[f"NAME_{i}_{j}"] = name[0] if len(name) == 1 else name
+        return out
+
     @functools.cached_property
     def kind_constants(self) -> "dict[str, int]":
         """The kinds the program names (``K_<i>``: parameter ``i``; ``RESULT_KIND``) rather than spells:
@@ -555,9 +646,12 @@ class ComponentPlan:
 
         if self.direction is Direction.CALL:
             kinds = [i for what, i in self.pack_items if what == "kind"]
-        else:  # a host function with one packed parameter compares its kind with K_<i> (several: PARAM_KINDS)
-            kinds = list(self.packed) if len(self.packed) == 1 else []
+        else:  # a host function compares each kind it unpacks with K_<i>, each flat field's with K_<i>_<j>
+            kinds = [i for what, i in self.host_unpack_targets if what == "kind"]
         out = {f"K_{i}": kind_of(self.func_type.params[i][1]) for i in kinds}
+        if self.direction is Direction.CALLBACK:
+            for i in self.flat_records:
+                out.update((f"K_{i}_{j}", kind) for j, (_, kind) in enumerate(self.host_fields(i)))
         if self.func_type.result is not None:
             out["RESULT_KIND"] = self.result_kind
         return out

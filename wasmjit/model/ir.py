@@ -29,6 +29,8 @@ __all__ = [
     "MakeTuple",
     "MakeList",
     "NewList",
+    "Item",
+    "Span",
     "Expr",
     "Compare",
     "COMPARE_OPS",
@@ -96,7 +98,24 @@ class NewList:
     pass
 
 
-Expr = Union[Name, Literal, Attr, Call, MakeTuple, MakeList, NewList]
+@dataclass(frozen=True)
+class Item:
+    """``value[index]``: a read through a ``memoryview`` (one byte of the address space: no Python call)."""
+
+    value: "Expr"
+    index: "Expr"
+
+
+@dataclass(frozen=True)
+class Span:
+    """``value[start:start + length]``: ``length`` bytes at address ``start`` (a local)."""
+
+    value: "Expr"
+    start: str
+    length: int
+
+
+Expr = Union[Name, Literal, Attr, Call, MakeTuple, MakeList, NewList, Item, Span]
 
 
 # Tests -----------------------------------------------------------------------------
@@ -265,6 +284,10 @@ def subexpressions(expr: Expr) -> "Tuple[Expr, ...]":
             return args
         case MakeTuple(items=items) | MakeList(items=items):
             return items
+        case Item(value=value, index=index):
+            return (value, index)
+        case Span(value=value, start=start):
+            return (value, Name(start))
         case _:
             return ()
 
@@ -342,6 +365,10 @@ def _expr(expr: Expr) -> str:
             return f"[{', '.join(_expr(i) for i in items)}]"
         case NewList():
             return "[]"
+        case Item(value=value, index=index):
+            return f"{_expr(value)}[{_expr(index)}]"
+        case Span(value=value, start=start, length=length):
+            return f"{_expr(value)}[{start} : {start} + {length}]"
     raise TypeError(f"unknown expression {expr!r}")
 
 
@@ -453,6 +480,14 @@ def is_not(left: Operand, right: Operand) -> Compare:
 
 def ne(left: Operand, right: Operand) -> Compare:
     return Compare(ex(left), "!=", ex(right))
+
+
+def item(value: Operand, index: Operand) -> Item:
+    return Item(ex(value), ex(index))
+
+
+def span(value: Operand, start: str, length: int) -> Span:
+    return Span(ex(value), start, length)
 
 
 def assign(target: str, value: Operand) -> Assign:
