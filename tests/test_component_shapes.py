@@ -665,6 +665,18 @@ def test_ok_err_some_are_frozen_value_classes() -> None:
     assert dataclasses.replace(Ok(1), value=2) == Ok(2)
     assert pickle.loads(pickle.dumps(Err("e"))) == Err("e") and copy.deepcopy(Some([1])) == Some([1])
     assert repr(Ok(1)) == "Ok(value=1)" and [f.name for f in dataclasses.fields(Some)] == ["value"]
+    assert copy.copy(Ok([1])) == Ok([1]) and pickle.loads(pickle.dumps(Some(Ok(None)), 0)) == Some(Ok())
+    import weakref
+
+    held = Err(2)
+    assert weakref.ref(held)() is held
+    match Ok(3):
+        case Ok(value):
+            assert value == 3
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Err(1).other = 2  # type: ignore[attr-defined]
+    with pytest.raises(TypeError):
+        Ok(1, 2)  # type: ignore[call-arg]
     with pytest.raises(TypeError):
         Some()  # type: ignore[call-arg]
 

@@ -40,40 +40,81 @@ class ShapeError(TypeError):
     """A Python annotation does not match the WIT type it stands for."""
 
 
-# Some, Ok and Err are frozen dataclasses whose __init__ writes the one field into the instance's
-# __dict__ itself: the generated frozen __init__ goes through object.__setattr__, a third slower,
-# and these are made once per value crossing (equality, hashing, repr, replace() and pickling are
-# the dataclass's own; assigning the field still raises FrozenInstanceError).
+# Some, Ok and Err are made once per value crossing, so they are slotted frozen dataclasses whose
+# __init__ stores the one field through its slot's own descriptor (_fast_init): the generated
+# frozen __init__ goes through object.__setattr__, and reading a slot is faster than reading an
+# instance __dict__ behind a class-level default.  Equality, hashing, repr, match and replace()
+# are the dataclass's own; assigning the field still raises FrozenInstanceError; pickling and
+# copying go through __getstate__/__setstate__ (a frozen class refuses the default setattr).
+
+_C = TypeVar("_C", bound=type)
 
 
+def _fast_init(cls: _C) -> _C:
+    """Give a slotted value class ``cls`` (one ``value`` field) an ``__init__`` and pickling that
+    store the field through the slot's descriptor: what ``cls.__init__`` does, faster."""
+    store = cls.__dict__["value"].__set__
+    reference = cls.__init__  # type: ignore[misc]
+    if reference.__defaults__:
+
+        def __init__(self: Any, value: Any = None) -> None:
+            store(self, value)
+
+    else:
+
+        def __init__(self: Any, value: Any) -> None:  # type: ignore[misc]
+            store(self, value)
+
+    # A tuple: pickle and copy skip __setstate__ for a state of None (Ok(None) would lose its field).
+    def __getstate__(self: Any) -> Any:
+        return (self.value,)
+
+    def __setstate__(self: Any, state: Any) -> None:
+        (value,) = state
+        store(self, value)
+
+    __init__.__doc__, __init__.__annotations__ = reference.__doc__, reference.__annotations__
+    for function in (__init__, __getstate__, __setstate__):
+        function.__qualname__ = f"{cls.__qualname__}.{function.__name__}"
+        function.__module__ = cls.__module__
+        setattr(cls, function.__name__, function)
+    return cls
+
+
+@_fast_init
 @dataclass(frozen=True, init=False)
 class Some(Generic[T]):
     """The payload of an ``option`` whose payload can itself be ``None`` (``option<option<T>>``)."""
 
+    __slots__ = ("__weakref__", "value")
     value: T
 
     def __init__(self, value: T) -> None:
-        self.__dict__["value"] = value
+        object.__setattr__(self, "value", value)
 
 
+@_fast_init
 @dataclass(frozen=True, init=False)
 class Ok(Generic[T]):
     """The ``ok`` case of a WIT ``result`` (``value`` is ``None`` for ``result<_, E>``)."""
 
-    value: T = None  # type: ignore[assignment]
+    __slots__ = ("__weakref__", "value")
+    value: T
 
     def __init__(self, value: T = None) -> None:  # type: ignore[assignment]
-        self.__dict__["value"] = value
+        object.__setattr__(self, "value", value)
 
 
+@_fast_init
 @dataclass(frozen=True, init=False)
 class Err(Generic[E]):
     """The ``err`` case of a WIT ``result`` (``value`` is ``None`` for ``result<T>``)."""
 
-    value: E = None  # type: ignore[assignment]
+    __slots__ = ("__weakref__", "value")
+    value: E
 
     def __init__(self, value: E = None) -> None:  # type: ignore[assignment]
-        self.__dict__["value"] = value
+        object.__setattr__(self, "value", value)
 
 
 @dataclass(frozen=True)
