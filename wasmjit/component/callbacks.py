@@ -61,13 +61,18 @@ class HostFunction:
         self.current: Callable[..., Any] = self.specialise_and_call
         self._stock_indices: List[int] = []
 
-        # What wasmtime calls: a function of its own (its globals name this object), whose code
-        # is the dispatcher below or, once specialised, the trampoline's own (see _install).
-        # (A weak reference: the entry must not keep this object in a cycle with it; lifetimes'
-        # owner keeps both alive until wasmtime's finalizer releases them.)
-        self.entry = types.FunctionType(
-            _dispatch.__code__, {"host": weakref.proxy(self), "park": calls_rt.park, "__builtins__": builtins}, "entry"
-        )
+        # What wasmtime calls: a function of its own, whose code is the dispatcher below or, once
+        # specialised, the trampoline's own (see _install).  Its globals hold what the dispatcher
+        # calls (``current``: one global load, no attribute lookup); at first, a function that
+        # reaches this object through a weak reference: the entry must not keep this object in a
+        # cycle with it (lifetimes' owner keeps both alive until wasmtime's finalizer releases
+        # them), and neither do the trampolines (their ``failed`` holds a weak reference too).
+        self._entry_globals: Dict[str, Any] = {
+            "current": _first_call(weakref.proxy(self)),
+            "park": calls_rt.park,
+            "__builtins__": builtins,
+        }
+        self.entry = types.FunctionType(_dispatch.__code__, self._entry_globals, "entry")
         self.thunk = calls_rt.HostCallback(self.entry)
 
     def __del__(self) -> None:
@@ -170,7 +175,7 @@ class HostFunction:
         lends its code to :attr:`entry`: calls run it with no dispatching frame in
         between.  Others (closures: source; reflect) are called through the dispatcher.
         """
-        self.current = trampoline
+        self.current = self._entry_globals["current"] = trampoline
         code = getattr(trampoline, "__code__", None)
         if (
             isinstance(trampoline, types.FunctionType)
@@ -225,13 +230,24 @@ class HostFunction:
         return f"<wasmjit.component host function {self.name!r}: {types}>"
 
 
+def _first_call(host: Any) -> Callable[..., Any]:
+    """What an entry runs before its first specialisation: ``host`` (a weak proxy of its
+    HostFunction) specialises for the type the call presents, then calls the trampoline."""
+
+    def first_call(env: Any, context: Any, type_: Any, args: Any, nargs: int, results: Any, nresults: int) -> Any:
+        return host.specialise_and_call(env, context, type_, args, nargs, results, nresults)
+
+    return first_call
+
+
 def _dispatch(env: Any, context: Any, type_: Any, args: Any, nargs: int, results: Any, nresults: int) -> Any:
     # The code of a HostFunction's entry until (and unless) a trampoline lends it its own.
-    # ``host`` and ``park`` are globals of each entry function: its HostFunction, calls_rt.park.
-    # Whatever raises here, even as this frame starts (its try is widened over its entry and
-    # return below), becomes the call's error: never an exception escaping into ctypes.
+    # ``current`` and ``park`` are globals of each entry function: what its HostFunction installed
+    # last (HostFunction._install), calls_rt.park.  Whatever raises here, even as this frame starts
+    # (its try is widened over its entry and return below), becomes the call's error: never an
+    # exception escaping into ctypes.
     try:
-        return host.current(env, context, type_, args, nargs, results, nresults)  # type: ignore[name-defined]  # noqa: F821
+        return current(env, context, type_, args, nargs, results, nresults)  # type: ignore[name-defined]  # noqa: F821
     except BaseException as exc:
         return park(exc)  # type: ignore[name-defined]  # noqa: F821
 
