@@ -276,8 +276,10 @@ class ComponentPlan:
         cover another parameter's slot: the format stops after the last packed
         parameter, and the unpacked ones are written after it.  Host functions
         read each packed parameter's kind (to check that the call presents this
-        plan's type: :attr:`host_checked_kinds`) and payload, in one call; every
-        other parameter's codec checks its kind as it reads it (``Codec.read``).
+        plan's type: :attr:`host_checked_kinds`) and payload, and each flat
+        record's header (kind, field count, entries), in one call
+        (:attr:`host_unpack_targets`); every other parameter's codec checks its
+        kind as it reads it (``Codec.read``).
         """
         from ..boundary.component_values import LAYOUT
 
