@@ -183,7 +183,7 @@ class Oracle:
             case If(test=test, body=body):
                 match test:
                     case Compare(left=left, op=op, right=right):
-                        if op not in ("is", "is not", "==", "!="):
+                        if op not in ("is", "is not", "==", "!=", "<"):
                             raise OracleError(f"unknown comparison {op!r}")
                         self._check_expr(left)
                         self._check_expr(right)
@@ -320,6 +320,8 @@ class Oracle:
                 return bool(self._expr(left, frame) == self._expr(right, frame))
             case Compare(left=left, op="!=", right=right):
                 return bool(self._expr(left, frame) != self._expr(right, frame))
+            case Compare(left=left, op="<", right=right):
+                return bool(self._expr(left, frame) < self._expr(right, frame))
             case AnyOf(names=names):
                 return any(self._name(name, frame) for name in names)
         raise OracleError(f"the oracle does not know the test {test!r}")

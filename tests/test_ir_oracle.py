@@ -180,3 +180,55 @@ def test_the_harness_catches_a_backend_that_strays_from_its_program(
     finally:
         for key in [key for key in backends._templates if key[1] == "mutant"]:
             del backends._templates[key]
+
+
+def _renderings(program: ir.Program, constants: Dict[str, Any]) -> Dict[str, Any]:
+    """``program`` as each renderer makes it: the oracle, the source text exec'd, the assembled code."""
+    import types
+
+    from wasmjit.backends import bytecode as bytecode_backend
+
+    rendering = ir.render_python(program)
+    namespace: Dict[str, Any] = dict(constants)
+    exec(rendering.text, namespace)
+    out = {"oracle": make_trampoline(Oracle(program, constants)), "source": namespace[program.name]}
+    if bytecode_backend.unsupported_reason() is None:
+        shape = dataclasses.replace(program, name="trampoline", docstring="")
+        code = bytecode_backend._assemble(shape, ir.constants_of(program), rendering.lines)
+        consts = tuple(constants[c.name] if isinstance(c, bytecode_backend._Placeholder) else c for c in code.co_consts)
+        out["bytecode"] = types.FunctionType(code.replace(co_consts=consts), {"__builtins__": {}})
+    return out
+
+
+def test_item_span_and_less_than_agree_in_every_rendering() -> None:
+    """The IR's reads through a memoryview (``Item``, ``Span``) and its ``<``, which host programs
+    (a record's names) and typed calls (the room check) use: every rendering gives the oracle's
+    answers, an out-of-range item raising alike."""
+    program = ir.Program(
+        "p",
+        ("at", "n"),
+        (
+            ir.assign("first", ir.item("MEMORY", "at")),
+            ir.assign("part", ir.span("MEMORY", "at", 3)),
+            ir.if_(ir.ne(ir.span("MEMORY", "at", 2), "NAME"), ir.return_(ir.MakeTuple((ir.Name("first"),)))),
+            ir.if_(ir.lt("n", "LIMIT"), ir.return_(ir.MakeTuple((ir.Name("first"), ir.Name("part"), ir.Literal(1))))),
+            ir.return_(ir.MakeTuple((ir.Name("first"), ir.Name("part"), ir.Literal(0)))),
+        ),
+        "doc",
+    )
+    constants = {"MEMORY": memoryview(b"abcdefgh"), "NAME": b"cd", "LIMIT": 5}
+    renderings = _renderings(program, constants)
+    assert set(renderings) >= {"oracle", "source"}
+
+    def outcome(function: Any, *args: Any) -> Any:
+        try:
+            got = function(*args)
+        except Exception as exc:
+            return type(exc)
+        return tuple(bytes(x) if isinstance(x, memoryview) else x for x in got)
+
+    cases = [(2, 4), (2, 5), (2, 9), (0, 1), (7, 0), (8, 0), (-1, 0)]
+    c, a, h = ord("c"), ord("a"), ord("h")
+    expected = [(c, b"cde", 1), (c, b"cde", 0), (c, b"cde", 0), (a,), (h,), IndexError, (h,)]
+    for name, function in renderings.items():
+        assert [outcome(function, *case) for case in cases] == expected, name

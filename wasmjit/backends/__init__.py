@@ -111,6 +111,8 @@ def statics(plan: AnyPlan) -> Dict[str, Any]:
         names["discard"] = ffi.discard_failure
         names["HEADROOM"] = headroom.STATE
         names["check_headroom"] = headroom.check
+        names["ROOM"] = headroom.ROOM
+        names["ROOM_NEEDED"] = headroom.NEEDED
     for _, conv in plan.decoders + plan.encoders:
         names[conv] = conversions.CONVERTERS[conv]
     names.update(guest.helpers(plan))

@@ -107,6 +107,8 @@ def _release(text: str) -> "Tuple[int, ...]":
     return tuple(parts)
 
 
+#: The ``bytecode`` package's comparison of each IR comparison other than identity.
+_COMPARE = {"==": lambda c: c.EQ, "!=": lambda c: c.NE, "<": lambda c: c.LT}
 _JUMP_IF_FALSE = "POP_JUMP_FORWARD_IF_FALSE" if _VERSION < (3, 12) else "POP_JUMP_IF_FALSE"
 _JUMP_IF_TRUE = "POP_JUMP_FORWARD_IF_TRUE" if _VERSION < (3, 12) else "POP_JUMP_IF_TRUE"
 # 3.14+: the compiler follows every conditional jump with ``NOT_TAKEN``, a
@@ -257,7 +259,7 @@ class _Assembler:
                 if stmt.test.op in ("is", "is not"):
                     self.instr("IS_OP", 0 if stmt.test.op == "is" else 1)
                 else:
-                    self.instr("COMPARE_OP", BytecodeCompare.EQ if stmt.test.op == "==" else BytecodeCompare.NE)
+                    self.instr("COMPARE_OP", _COMPARE[stmt.test.op](BytecodeCompare))
                     self.to_bool()
                 self.jump_if(_JUMP_IF_FALSE, end)
             elif isinstance(stmt.test, AnyOf):

@@ -231,6 +231,7 @@ def _call(plan: Plan, statics: Dict[str, Any], bindings: CallBindings) -> Callab
     discard = statics["discard"]
     HEADROOM = statics["HEADROOM"]
     check_headroom = statics["check_headroom"]
+    ROOM, ROOM_NEEDED = statics["ROOM"], statics["ROOM_NEEDED"]
     decoders = tuple((i, statics[n]) for i, n in plan.decoders)
     encoders = tuple((i, statics[n]) for i, n in plan.encoders)
     sig = plan.signature
@@ -258,7 +259,7 @@ def _call(plan: Plan, statics: Dict[str, Any], bindings: CallBindings) -> Callab
         keep: Optional[List[Any]] = [] if keeps_refs else None
         if store_context(store) is None:
             closed_store()
-        if HEADROOM.armed is True:
+        if HEADROOM.armed is True and ROOM.counter.value < ROOM_NEEDED:
             check_headroom()
         if guard.busy is True:
             return nested(*args)
@@ -371,6 +372,7 @@ def _component_call(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
     pack_params: Any = statics.get("pack_params")
     unpack_result: Any = statics.get("unpack_result")
     headroom_state, check_headroom = statics["HEADROOM"], statics["check_headroom"]
+    room, room_needed = statics["ROOM"], statics["ROOM_NEEDED"]
     store, args_at, results_at = bindings.store, bindings.args, bindings.results
     func_arg, context_arg, args_arg, results_arg = (
         bindings.func_arg,
@@ -402,7 +404,7 @@ def _component_call(plan: ComponentPlan, statics: Dict[str, Any], bindings: Any)
         context = store_context(store)
         if context is None:
             closed_store()
-        if headroom_state.armed is True:
+        if headroom_state.armed is True and room.counter.value < room_needed:
             check_headroom()
         try:
             if packed:

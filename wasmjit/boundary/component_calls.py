@@ -138,6 +138,8 @@ def statics(plan: ComponentPlan) -> Dict[str, Any]:
         names["component_call"] = component_call
         names["HEADROOM"] = headroom.STATE
         names["check_headroom"] = headroom.check
+        names["ROOM"] = headroom.ROOM
+        names["ROOM_NEEDED"] = headroom.NEEDED
         names["NARGS"] = ctypes.c_size_t(len(plan.func_type.params))
         names["NRESULTS"] = ctypes.c_size_t(0 if plan.func_type.result is None else 1)
         if plan.packed:

@@ -38,7 +38,7 @@ import sys
 import threading
 from typing import List
 
-__all__ = ["STATE", "NEEDED", "arm", "check", "remaining"]
+__all__ = ["STATE", "NEEDED", "ROOM", "arm", "check", "remaining"]
 
 #: Python frames an unguarded trampoline needs below an entry into wasm: its
 #: own frame, its failure path (``fail`` -> ``park``), and what ctypes and
@@ -78,7 +78,9 @@ class _Thread(threading.local):
         self.counter = ctypes.c_int.from_address(int(_get_tstate() or 0) + STATE.offset)
 
 
-_thread: "_Thread | None" = None
+#: This thread's frame counter (``ROOM.counter.value``), once calibrated: what a typed call's
+#: program compares with :data:`NEEDED` itself (no call), calling :func:`check` only to raise.
+ROOM: "_Thread | None" = None
 
 
 def _snapshot() -> "List[int]":
@@ -87,7 +89,7 @@ def _snapshot() -> "List[int]":
 
 
 def _calibrate() -> None:
-    global _thread
+    global ROOM
     if sys.implementation.name != "cpython" or not (3, 11) <= sys.version_info[:2] <= (3, 15):
         STATE.why = "only CPython 3.11-3.15 is calibrated"
         return
@@ -116,7 +118,7 @@ def _calibrate() -> None:
     STATE.offset = candidates[0] * 4
     STATE.available = True
     STATE.why = ""
-    _thread = _Thread()
+    ROOM = _Thread()
 
 
 _calibrate()
@@ -130,11 +132,11 @@ def arm() -> None:
 
 def remaining() -> int:
     """Python frames this thread may still push (CPython's own counter)."""
-    assert _thread is not None
-    return _thread.counter.value
+    assert ROOM is not None
+    return ROOM.counter.value
 
 
 def check() -> None:
     """Raise ``RecursionError`` unless an unguarded trampoline could start and fail cleanly below here."""
-    if _thread.counter.value < NEEDED:  # type: ignore[union-attr]
+    if ROOM.counter.value < NEEDED:  # type: ignore[union-attr]
         raise RecursionError("maximum recursion depth exceeded (wasmjit: no room left for a host callback)")

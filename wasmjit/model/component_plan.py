@@ -29,7 +29,7 @@ from typing import Any, NamedTuple, Tuple, Union
 
 from . import ir, wit
 from .ir import assign, attr, call, do, if_, is_not, ne, return_, try_, unpack
-from .plan import Direction, Plan
+from .plan import Direction, Plan, room_check
 from .shapes import Shape
 
 __all__ = [
@@ -106,6 +106,7 @@ RESERVED_NAMES = frozenset(
         "interrupts", "raise_interrupt",
         "scratch_at", "scratch_extra",
         "unpack_params", "pack_result", "RESULT_KIND", "NARGS", "NRESULTS", "HEADROOM", "check_headroom",
+        "ROOM", "ROOM_NEEDED",
     )
 )  # fmt: skip
 #: Numbered names the programs use: ``kind_<i>``, ``lower_<n>``, ``read_<n>``, a flat record's
@@ -515,7 +516,7 @@ class ComponentPlan:
         body.append(if_(ir.is_("context", None), ir.Do(call("closed_store"))))
         # Room for an unguarded host function (a component host function, or a core callback that
         # cannot stand behind the guard shim) below this entry into wasm: wasmjit.boundary.headroom.
-        body.append(if_(ir.is_(attr("HEADROOM", "armed"), True), do("check_headroom")))
+        body.append(room_check())
         lowering: list[ir.Stmt] = []
         if self.packed:
             packed_args: list[ir.Operand] = ["MEMORY", "args"]

@@ -121,14 +121,15 @@ Expr = Union[Name, Literal, Attr, Call, MakeTuple, MakeList, NewList, Item, Span
 # Tests -----------------------------------------------------------------------------
 
 
-#: The comparisons a test can make: identity, and equality (for tuples of small ints).
-COMPARE_OPS = ("is", "is not", "==", "!=")
+#: The comparisons a test can make: identity, equality (for tuples of small ints), and ``<``
+#: (for ints).
+COMPARE_OPS = ("is", "is not", "==", "!=", "<")
 
 
 @dataclass(frozen=True)
 class Compare:
     left: Expr
-    op: str  # "is", "is not", "==" or "!="
+    op: str  # one of COMPARE_OPS
     right: Expr
 
 
@@ -480,6 +481,10 @@ def is_not(left: Operand, right: Operand) -> Compare:
 
 def ne(left: Operand, right: Operand) -> Compare:
     return Compare(ex(left), "!=", ex(right))
+
+
+def lt(left: Operand, right: Operand) -> Compare:
+    return Compare(ex(left), "<", ex(right))
 
 
 def item(value: Operand, index: Operand) -> Item:
