@@ -532,6 +532,20 @@ _ENTRY = LAYOUT.entry
 _ENTRY_VAL = LAYOUT.entry_val
 
 
+def flat_entries_format(ty: wit.Record) -> str:
+    """``struct`` format over the entries of a record of numbers: each entry's name size and
+    address, its value's kind and payload, in field order (4 items per field).  The record codec's
+    ``read`` and a host program's own read (``ComponentPlan.host_fields_format``) both use it."""
+    parts = ["<"]
+    position = 0
+    for i, (_, t) in enumerate(ty.fields):
+        code = _PRIM_CODE[t.name]  # type: ignore[union-attr]
+        start = i * _ENTRY
+        parts.append(f"{start - position}xQQ{_ENTRY_VAL - 16}xB{OF - 1}x{code}")
+        position = start + _ENTRY_VAL + OF + struct.calcsize("<" + code)
+    return "".join(parts)
+
+
 def _record(ty: wit.Record, shape: Shape, mode: str) -> Codec:
     names = [n for n, _ in ty.fields]
     codecs = [codec(t, shape.child(i), mode) for i, (_, t) in enumerate(ty.fields)]
@@ -618,14 +632,7 @@ def _record(ty: wit.Record, shape: Shape, mode: str) -> Codec:
             return make(unpack_payloads(MEMORY, data))
 
         # One struct call reads every entry's name (size, address), kind and payload.
-        read_parts = ["<"]
-        position = 0
-        for i, (_, t) in enumerate(ty.fields):
-            code = _PRIM_CODE[t.name]  # type: ignore[union-attr]
-            start = i * _ENTRY
-            read_parts.append(f"{start - position}xQQ{_ENTRY_VAL - 16}xB{OF - 1}x{code}")
-            position = start + _ENTRY_VAL + OF + struct.calcsize("<" + code)
-        unpack_entries = struct.Struct("".join(read_parts)).unpack_from
+        unpack_entries = struct.Struct(flat_entries_format(ty)).unpack_from
         # What must be constant, picked out of what the struct call read by one itemgetter each:
         # each entry's name size and kind, and then the names themselves (one byte: one compare).
         constant = operator.itemgetter(*[j for i in range(n) for j in (4 * i, 4 * i + 2)])

@@ -58,7 +58,6 @@ class HostFunction:
         self.trampolines: Dict[wit.FuncType, Callable[..., Any]] = {}
         self.templates: Dict[wit.FuncType, Any] = {}
         self._lock = threading.Lock()
-        self.current: Callable[..., Any] = self.specialise_and_call
         self._stock_indices: List[int] = []
 
         # What wasmtime calls: a function of its own, whose code is the dispatcher below or, once
@@ -74,6 +73,12 @@ class HostFunction:
         }
         self.entry = types.FunctionType(_dispatch.__code__, self._entry_globals, "entry")
         self.thunk = calls_rt.HostCallback(self.entry)
+
+    @property
+    def current(self) -> Callable[..., Any]:
+        """What calls run now: the trampoline installed last, or (before the first call) what
+        specialises.  Held by the entry's globals, which the dispatcher reads."""
+        return self._entry_globals["current"]  # type: ignore[no-any-return]
 
     def __del__(self) -> None:
         # wasmtime released the function (its finalizer dropped our owner).
@@ -175,7 +180,7 @@ class HostFunction:
         lends its code to :attr:`entry`: calls run it with no dispatching frame in
         between.  Others (closures: source; reflect) are called through the dispatcher.
         """
-        self.current = self._entry_globals["current"] = trampoline
+        self._entry_globals["current"] = trampoline
         code = getattr(trampoline, "__code__", None)
         if (
             isinstance(trampoline, types.FunctionType)

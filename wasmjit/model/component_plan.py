@@ -323,21 +323,13 @@ class ComponentPlan:
 
     def host_fields_format(self, index: int) -> str:
         """Host functions: ``struct`` format over flat record ``index``'s entries: each entry's name
-        size and address, its value's kind and payload, in order (:attr:`host_field_names`)."""
-        from ..boundary.component_values import LAYOUT
+        size and address, its value's kind and payload, in order (:attr:`host_field_names`): the
+        record codec's own (:func:`~wasmjit.boundary.component_values.flat_entries_format`)."""
+        from ..boundary.component_values import flat_entries_format
 
         ty = self.func_type.params[index][1]
         assert isinstance(ty, wit.Record) and index in self.flat_records
-        out = ["<"]
-        position = 0
-        for j, (_, t) in enumerate(ty.fields):
-            start = j * LAYOUT.entry
-            if start > position:
-                out.append(f"{start - position}x")
-            code = _CODES[t.name]  # type: ignore[union-attr]
-            out.append(f"QQ{LAYOUT.entry_val - 16}xB{LAYOUT.of - 1}x{code}")
-            position = start + LAYOUT.entry_val + LAYOUT.of + struct.calcsize("<" + code)
-        return "".join(out)
+        return flat_entries_format(ty)
 
     def host_fields(self, index: int) -> Tuple[Tuple[bytes, int], ...]:
         """Host functions: what each field of flat record ``index`` must present: its name
